@@ -1,0 +1,157 @@
+//! Access-token verification: the four checks, always.
+//!
+//! Signature (RS256 only, key by `kid` from the issuer's JWKS), issuer,
+//! audience and expiry (with `nbf` and a future-`iat` guard), then the
+//! required scopes. The header is only read to pick the key; `jku`, `x5u`
+//! and embedded `jwk` headers are ignored, so a token cannot name its own key.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
+use serde::Deserialize;
+
+use super::keys::{KeyError, KeyStore};
+use crate::identity::Identity;
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat`.
+pub const LEEWAY: Duration = Duration::from_secs(30);
+/// Longest bearer token read; real ones are well under 2 KiB.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Why a token was refused. [`TokenError::is_unavailable`] separates "we
+/// could not check" (503) from "this token is bad" (401).
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token is too large")]
+    TooLarge,
+    #[error("only RS256-signed tokens are accepted")]
+    Algorithm,
+    #[error("the token's header names no key (kid)")]
+    MissingKid,
+    #[error("the token is signed with a key the issuer does not publish")]
+    UnknownKey,
+    #[error("the token's signature is invalid")]
+    Signature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token was issued by another issuer")]
+    Issuer,
+    #[error("the token is for another audience")]
+    Audience,
+    #[error("the token lacks the `{0}` claim")]
+    MissingClaim(String),
+    #[error("the token's claims are malformed")]
+    Claims,
+    #[error("the token lacks a required scope")]
+    InsufficientScope,
+    #[error("the issuer's keys are unavailable")]
+    KeysUnavailable,
+}
+
+impl TokenError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::KeysUnavailable)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Claims {
+    iss: String,
+    sub: String,
+    iat: Option<i64>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// Checks access tokens for one resource server.
+#[derive(Debug)]
+pub struct TokenVerifier {
+    keys: KeyStore,
+    validation: Validation,
+    required_scopes: Vec<String>,
+}
+
+impl TokenVerifier {
+    pub fn new(keys: KeyStore, issuer: &str, audience: &str, required_scopes: Vec<String>) -> Self {
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY.as_secs();
+        Self {
+            keys,
+            validation,
+            required_scopes,
+        }
+    }
+
+    pub fn required_scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// The four checks, then scopes. `now` is unix seconds.
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Identity, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(TokenError::TooLarge);
+        }
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+            ErrorKind::InvalidAlgorithmName | ErrorKind::MissingAlgorithm => TokenError::Algorithm,
+            _ => TokenError::Malformed,
+        })?;
+        if header.alg != Algorithm::RS256 {
+            return Err(TokenError::Algorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::MissingKid)?;
+        let key = self.keys.key(&kid).await.map_err(|e| match e {
+            KeyError::UnknownKid => TokenError::UnknownKey,
+            KeyError::Unavailable(_) => TokenError::KeysUnavailable,
+        })?;
+        let data = jsonwebtoken::decode::<Claims>(token, &key, &self.validation).map_err(|e| {
+            match e.into_kind() {
+                ErrorKind::InvalidSignature => TokenError::Signature,
+                ErrorKind::ExpiredSignature => TokenError::Expired,
+                ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+                ErrorKind::InvalidIssuer => TokenError::Issuer,
+                ErrorKind::InvalidAudience => TokenError::Audience,
+                ErrorKind::InvalidAlgorithm => TokenError::Algorithm,
+                ErrorKind::MissingRequiredClaim(claim) => TokenError::MissingClaim(claim),
+                ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => TokenError::Claims,
+                _ => TokenError::Malformed,
+            }
+        })?;
+        let claims = data.claims;
+        // jsonwebtoken leaves `iat` alone; a token from the future is a forged or broken clock.
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now + LEEWAY.as_secs() as i64)
+        {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.sub.is_empty() {
+            return Err(TokenError::MissingClaim("sub".into()));
+        }
+        let scopes: Vec<String> = claims
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !self.required_scopes.iter().all(|s| scopes.contains(s)) {
+            return Err(TokenError::InsufficientScope);
+        }
+        Ok(Identity {
+            issuer: claims.iss,
+            subject: claims.sub,
+            email: claims.email,
+            scopes,
+        })
+    }
+}

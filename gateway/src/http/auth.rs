@@ -1,0 +1,111 @@
+//! The bearer-token gate in front of `/mcp`: reads the one `Authorization`
+//! header, runs the four checks, and hands the verified [`Identity`] to the
+//! tools through the request's extensions. The token itself goes no further.
+
+use std::sync::Arc;
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
+use http::{HeaderMap, header::AUTHORIZATION};
+
+use super::error::{AuthRejection, Reason};
+use crate::{auth::TokenVerifier, identity::Identity};
+
+/// How `/mcp` establishes who is calling.
+#[derive(Debug)]
+pub struct Guard {
+    /// `None` in demo mode: every caller is the stand-in user.
+    pub verifier: Option<TokenVerifier>,
+    pub resource_metadata: Arc<str>,
+    pub scope: Arc<str>,
+}
+
+impl Guard {
+    async fn identify(&self, headers: &HeaderMap) -> Result<Identity, AuthRejection> {
+        let Some(verifier) = &self.verifier else {
+            return Ok(Identity::stand_in());
+        };
+        let token = bearer(headers).map_err(|reason| self.reject(reason))?;
+        let now = chrono::Utc::now().timestamp();
+        verifier.verify(token, now).await.map_err(|e| {
+            tracing::info!(reason = %e, "access token refused");
+            self.reject(Reason::Token(e))
+        })
+    }
+
+    fn reject(&self, reason: Reason) -> AuthRejection {
+        AuthRejection {
+            reason,
+            resource_metadata: self.resource_metadata.clone(),
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+/// The token from exactly one `Authorization: Bearer …` header. The scheme
+/// is case-insensitive (RFC 9110 §11.1); tokens in the query or body are never read.
+fn bearer(headers: &HeaderMap) -> Result<&str, Reason> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(Reason::Missing)?;
+    if values.next().is_some() {
+        return Err(Reason::BadHeader);
+    }
+    let value = value.to_str().map_err(|_| Reason::BadHeader)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(Reason::BadHeader)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() || token.contains(' ') {
+        return Err(Reason::BadHeader);
+    }
+    Ok(token)
+}
+
+/// Middleware: verified identity in, or a challenge out.
+pub async fn require_identity(
+    State(guard): State<Arc<Guard>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, AuthRejection> {
+    let identity = guard.identify(request.headers()).await?;
+    request.extensions_mut().insert(identity);
+    Ok(next.run(request).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append(AUTHORIZATION, HeaderValue::from_str(v).expect("header"));
+        }
+        map
+    }
+
+    #[test]
+    fn one_bearer_header_is_read_and_nothing_else() {
+        assert_eq!(bearer(&headers(&["Bearer abc"])).ok(), Some("abc"));
+        assert_eq!(bearer(&headers(&["bearer abc"])).ok(), Some("abc"));
+        assert!(matches!(bearer(&headers(&[])), Err(Reason::Missing)));
+        assert!(matches!(
+            bearer(&headers(&["Bearer a", "Bearer b"])),
+            Err(Reason::BadHeader)
+        ));
+        assert!(matches!(
+            bearer(&headers(&["Basic abc"])),
+            Err(Reason::BadHeader)
+        ));
+        assert!(matches!(
+            bearer(&headers(&["Bearer"])),
+            Err(Reason::BadHeader)
+        ));
+        assert!(matches!(
+            bearer(&headers(&["Bearer a b"])),
+            Err(Reason::BadHeader)
+        ));
+    }
+}

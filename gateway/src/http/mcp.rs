@@ -1,0 +1,178 @@
+//! `POST /mcp`: rmcp's stateless streamable HTTP service, behind the token gate.
+//!
+//! rmcp insists that a POST accepts both JSON and SSE. Real hosts are less
+//! tidy (some send only `Accept: text/event-stream`), so we read what the
+//! client can take, answer in that form, and give rmcp the header it wants.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{Request, State},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use http::{HeaderValue, header::ACCEPT};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
+};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::auth::{Guard, require_identity};
+use crate::tools::{AppState, Connector};
+
+type Service = StreamableHttpService<Connector, NeverSessionManager>;
+
+/// The two response flavours, one rmcp service each.
+#[derive(Clone)]
+struct Mcp {
+    json: Arc<Service>,
+    sse: Arc<Service>,
+}
+
+/// Options the transport needs beyond the app itself.
+#[derive(Debug)]
+pub struct TransportOptions {
+    pub resource_url: Url,
+    pub max_body_bytes: usize,
+    pub shutdown: CancellationToken,
+}
+
+pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions) -> Router {
+    let (hosts, origins) = allow_lists(&options.resource_url);
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_sse_keep_alive(None)
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
+        .with_max_request_body_bytes(options.max_body_bytes)
+        .with_cancellation_token(options.shutdown);
+    let service = |json: bool| {
+        let state = state.clone();
+        Arc::new(StreamableHttpService::new(
+            move || Ok(Connector::new(state.clone())),
+            Arc::new(NeverSessionManager::default()),
+            config.clone().with_json_response(json),
+        ))
+    };
+    let mcp = Mcp {
+        json: service(true),
+        sse: service(false),
+    };
+    Router::new().route(
+        "/mcp",
+        post(handle)
+            .route_layer(middleware::from_fn_with_state(guard, require_identity))
+            .with_state(mcp),
+    )
+}
+
+async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
+    let service = if wants_sse_only(request.headers().get_all(ACCEPT).iter()) {
+        &mcp.sse
+    } else {
+        &mcp.json
+    };
+    request.headers_mut().insert(
+        ACCEPT,
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    service.handle(request).await.map(Body::new).into_response()
+}
+
+/// True when the client accepts an event stream but not JSON.
+fn wants_sse_only<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for range in values
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+    {
+        let mut parts = range.split(';');
+        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let refused = parts.any(|p| {
+            p.trim()
+                .strip_prefix("q=")
+                .and_then(|q| q.trim().parse::<f32>().ok())
+                .is_some_and(|q| q <= 0.0)
+        });
+        if refused {
+            continue;
+        }
+        match essence.as_str() {
+            "application/json" | "application/*" | "*/*" => json = true,
+            "text/event-stream" => sse = true,
+            _ => {}
+        }
+    }
+    sse && !json
+}
+
+/// Loopback plus the public connector host: DNS rebinding is refused, the tunnel is not.
+fn allow_lists(resource: &Url) -> (Vec<String>, Vec<String>) {
+    let mut hosts = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    let mut origins = vec![
+        "http://localhost:*".to_owned(),
+        "http://127.0.0.1:*".to_owned(),
+        "http://[::1]:*".to_owned(),
+    ];
+    if let Some(host) = resource.host_str() {
+        let bare = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !hosts.contains(&bare) {
+            hosts.push(bare);
+        }
+        // An explicit port: rmcp reads a port-less entry as "any port".
+        let port = resource.port_or_known_default().unwrap_or(443);
+        origins.push(format!("{}://{host}:{port}", resource.scheme()));
+    }
+    (hosts, origins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sse_only(values: &[&str]) -> bool {
+        let values: Vec<HeaderValue> = values
+            .iter()
+            .map(|v| HeaderValue::from_str(v).expect("v"))
+            .collect();
+        wants_sse_only(values.iter())
+    }
+
+    #[test]
+    fn accept_headers_choose_the_response_form() {
+        assert!(sse_only(&["text/event-stream"]));
+        assert!(sse_only(&["text/event-stream, application/json;q=0"]));
+        assert!(!sse_only(&["application/json, text/event-stream"]));
+        assert!(!sse_only(&["*/*"]));
+        assert!(!sse_only(&[]));
+        assert!(!sse_only(&["application/json"]));
+    }
+
+    #[test]
+    fn the_public_host_joins_loopback() {
+        let url = Url::parse("https://abc.trycloudflare.com/mcp").expect("url");
+        let (hosts, origins) = allow_lists(&url);
+        assert!(hosts.contains(&"abc.trycloudflare.com".to_owned()));
+        assert!(
+            origins.contains(&"https://abc.trycloudflare.com:443".to_owned()),
+            "{origins:?}"
+        );
+        let local = Url::parse("http://127.0.0.1:8000/mcp").expect("url");
+        let (_, origins) = allow_lists(&local);
+        assert!(
+            origins.contains(&"http://127.0.0.1:8000".to_owned()),
+            "{origins:?}"
+        );
+    }
+}

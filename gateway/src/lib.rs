@@ -1,0 +1,25 @@
+//! The Connector Devkit gateway: a remote MCP server whose customer is an AI.
+//!
+//! # Layout
+//! - [`config`]: flags and environment, parsed into [`config::Settings`].
+//! - [`pack`]: the domain pack (catalog, rules, persona) that makes the app.
+//! - [`store`]: the two-table memory on SQLite or Postgres.
+//! - [`auth`]: the resource server's token checks (no HTTP here).
+//! - [`session`]: the HMAC session tokens `begin_session` hands out.
+//! - [`identity`]: the verified caller.
+//! - [`tools`]: the MCP tools and the server handler.
+//! - [`http`]: axum routes, the token gate, RFC 9728 metadata, probes.
+//! - [`startup`]: `Gateway::build` and `Application::build`, used by everyone.
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod pack;
+pub mod session;
+pub mod startup;
+pub mod store;
+pub mod tools;
+
+pub use config::Config;
+pub use startup::{Application, Gateway};

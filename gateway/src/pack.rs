@@ -1,0 +1,315 @@
+//! The domain pack: the data that makes the skeleton one particular app.
+//!
+//! A pack is a folder with `pack.json` naming the app and its files: a JSON
+//! list of items, the rules the model must follow and the persona it speaks
+//! in. Loading checks everything once, so a malformed pack stops start-up
+//! with the file and the problem named, never half-way through a session.
+
+use std::{
+    collections::HashMap,
+    fs,
+    path::{Path, PathBuf},
+};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Longest `Rules:` summary line, since it is repeated under every tool result.
+const MAX_REMINDER_CHARS: usize = 240;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    name: String,
+    item_noun: String,
+    items: String,
+    rules: String,
+    persona: String,
+}
+
+/// One catalog entry (an article in the Reading Room, a lesson in the tutor).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    pub id: String,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub summary: String,
+    pub body: String,
+}
+
+/// A search result: enough to choose, not the whole body.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Hit {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    pub score: u32,
+}
+
+/// A loaded, checked domain pack.
+#[derive(Debug)]
+pub struct DomainPack {
+    pub name: String,
+    pub item_noun: String,
+    pub rules: String,
+    pub persona: String,
+    /// The one-line `Rules:` summary carried by every gated result.
+    pub reminder: String,
+    items: Vec<Item>,
+    by_id: HashMap<String, usize>,
+    /// Lower-cased title, tags, summary and body per item, built once for search.
+    haystacks: Vec<[String; 4]>,
+}
+
+/// Why a pack could not be loaded: always names the file.
+#[derive(Debug, thiserror::Error)]
+#[error("domain pack {}: {problem}", file.display())]
+pub struct PackError {
+    pub file: PathBuf,
+    pub problem: String,
+}
+
+fn fail(file: &Path, problem: impl Into<String>) -> PackError {
+    PackError {
+        file: file.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+fn read(file: &Path) -> Result<String, PackError> {
+    fs::read_to_string(file).map_err(|e| fail(file, format!("cannot be read: {e}")))
+}
+
+impl DomainPack {
+    /// Loads and checks the pack in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, PackError> {
+        let manifest_path = dir.join("pack.json");
+        let manifest: Manifest = serde_json::from_str(&read(&manifest_path)?)
+            .map_err(|e| fail(&manifest_path, e.to_string()))?;
+        for (field, value) in [("name", &manifest.name), ("item_noun", &manifest.item_noun)] {
+            if value.trim().is_empty() {
+                return Err(fail(&manifest_path, format!("`{field}` is empty")));
+            }
+        }
+        let file = |name: &str| -> Result<PathBuf, PackError> {
+            // Pack files stay inside the pack: no absolute paths, no `..`.
+            let rel = Path::new(name);
+            if name.is_empty()
+                || rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return Err(fail(
+                    &manifest_path,
+                    format!("`{name}` must be a file inside the pack"),
+                ));
+            }
+            Ok(dir.join(rel))
+        };
+
+        let items_path = file(&manifest.items)?;
+        let items: Vec<Item> = serde_json::from_str(&read(&items_path)?)
+            .map_err(|e| fail(&items_path, e.to_string()))?;
+        let by_id = check_items(&items).map_err(|problem| fail(&items_path, problem))?;
+
+        let rules_path = file(&manifest.rules)?;
+        let rules = read(&rules_path)?;
+        let reminder = reminder_line(&rules).map_err(|problem| fail(&rules_path, problem))?;
+
+        let persona_path = file(&manifest.persona)?;
+        let persona = read(&persona_path)?;
+        if persona.trim().is_empty() {
+            return Err(fail(&persona_path, "is empty"));
+        }
+
+        let haystacks = items
+            .iter()
+            .map(|item| {
+                [
+                    item.title.to_lowercase(),
+                    item.tags.join(" ").to_lowercase(),
+                    item.summary.to_lowercase(),
+                    item.body.to_lowercase(),
+                ]
+            })
+            .collect();
+        Ok(Self {
+            name: manifest.name,
+            item_noun: manifest.item_noun,
+            rules,
+            persona,
+            reminder,
+            items,
+            by_id,
+            haystacks,
+        })
+    }
+
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Item> {
+        self.by_id.get(id).map(|&i| &self.items[i])
+    }
+
+    /// Ranks items by how the query's words meet them: a title match outweighs
+    /// a tag, a tag a summary, a summary the body. Ties keep catalog order.
+    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        let terms: Vec<String> = query
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let mut scored: Vec<(u32, usize)> = self
+            .haystacks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, [title, tags, summary, body])| {
+                let score: u32 = terms
+                    .iter()
+                    .map(|t| {
+                        let t = t.as_str();
+                        u32::from(title.contains(t)) * 8
+                            + u32::from(tags.contains(t)) * 5
+                            + u32::from(summary.contains(t)) * 3
+                            + (body.matches(t).count().min(3) as u32)
+                    })
+                    .sum();
+                (score > 0).then_some((score, i))
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        scored
+            .into_iter()
+            .take(limit)
+            .map(|(score, i)| {
+                let item = &self.items[i];
+                Hit {
+                    id: item.id.clone(),
+                    title: item.title.clone(),
+                    summary: item.summary.clone(),
+                    score,
+                }
+            })
+            .collect()
+    }
+}
+
+fn check_items(items: &[Item]) -> Result<HashMap<String, usize>, String> {
+    if items.is_empty() {
+        return Err("holds no items".into());
+    }
+    let mut by_id = HashMap::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let where_ = format!("item {} (`{}`)", i + 1, item.id);
+        if item.id.is_empty()
+            || item.id.len() > 64
+            || !item
+                .id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(format!("{where_}: id must be 1–64 of a-z, 0-9, - or _"));
+        }
+        for (field, value) in [
+            ("title", &item.title),
+            ("summary", &item.summary),
+            ("body", &item.body),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("{where_}: `{field}` is empty"));
+            }
+        }
+        if by_id.insert(item.id.clone(), i).is_some() {
+            return Err(format!("{where_}: id is used twice"));
+        }
+    }
+    Ok(by_id)
+}
+
+/// Finds the `Rules:` summary line and checks that the fail-closed rule is present.
+fn reminder_line(rules: &str) -> Result<String, String> {
+    if !rules.to_lowercase().contains("fail closed") {
+        return Err(
+            "has no fail-closed paragraph (a line with `Fail closed.` telling the model \
+                    to stop and say so when a tool reports a failure)"
+                .into(),
+        );
+    }
+    let line = rules
+        .lines()
+        .map(|l| l.trim().trim_start_matches(['-', '*']).trim_start())
+        .find(|l| l.starts_with("Rules:"))
+        .ok_or("has no one-line summary starting with `Rules:`")?;
+    if line.chars().count() > MAX_REMINDER_CHARS {
+        return Err(format!(
+            "the `Rules:` line is longer than {MAX_REMINDER_CHARS} characters"
+        ));
+    }
+    Ok(line.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pack_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed")
+    }
+
+    #[test]
+    fn the_reading_room_loads_and_searches() {
+        let pack = DomainPack::load(&pack_dir()).expect("seed pack loads");
+        assert!(pack.items().len() >= 12);
+        assert!(pack.reminder.starts_with("Rules:"));
+        assert_eq!(pack.get("a1").map(|i| i.id.as_str()), Some("a1"));
+        assert!(pack.get("a999").is_none());
+        let hits = pack.search("lighthouse", 5);
+        assert!(!hits.is_empty(), "lighthouse article is found");
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        assert!(pack.search("zzqxj", 5).is_empty());
+        assert!(pack.search("history", 2).len() <= 2);
+    }
+
+    #[test]
+    fn title_matches_outrank_body_matches() {
+        let pack = DomainPack::load(&pack_dir()).expect("seed pack loads");
+        let first = &pack.items()[0];
+        let word = first
+            .title
+            .split_whitespace()
+            .max_by_key(|w| w.len())
+            .expect("title has words");
+        let hits = pack.search(word, 20);
+        assert_eq!(hits.first().map(|h| h.id.as_str()), Some(first.id.as_str()));
+    }
+
+    #[test]
+    fn reminder_needs_a_summary_and_the_fail_closed_rule() {
+        assert!(reminder_line("- Rules: x\n**Fail closed.** stop").is_ok());
+        assert!(reminder_line("- Rules: x\n").is_err());
+        assert!(reminder_line("Fail closed.\nno summary").is_err());
+    }
+
+    #[test]
+    fn duplicate_and_bad_ids_are_named() {
+        let item = |id: &str| Item {
+            id: id.into(),
+            title: "t".into(),
+            author: None,
+            tags: vec![],
+            summary: "s".into(),
+            body: "b".into(),
+        };
+        let err = check_items(&[item("a1"), item("a1")]).expect_err("dup");
+        assert!(err.contains("item 2") && err.contains("twice"), "{err}");
+        assert!(check_items(&[item("a 1")]).is_err());
+        assert!(check_items(&[]).is_err());
+    }
+}

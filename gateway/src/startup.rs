@@ -1,0 +1,156 @@
+//! Building and running the gateway. `main`, the tests and `devkit up` all
+//! go through [`Gateway::build`] (a router to serve) or [`Application::build`]
+//! (that router on a bound listener).
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::{KeyStore, TokenVerifier},
+    config::{AuthMode, Config, Settings},
+    http::{self, auth::Guard, mcp::TransportOptions, metadata},
+    pack::DomainPack,
+    session::SessionSigner,
+    store::Store,
+    tools::AppState,
+};
+
+/// Room around the largest state for the rest of a JSON-RPC request.
+const ENVELOPE_BYTES: usize = 64 * 1024;
+
+/// The assembled app: its router and the handles it shares.
+#[derive(Debug)]
+pub struct Gateway {
+    pub router: Router,
+    pub store: Store,
+    pub settings: Settings,
+    pub pack_name: String,
+    shutdown: CancellationToken,
+}
+
+impl Gateway {
+    /// Loads the pack, opens and migrates the store, wires the routes.
+    /// Fails, with the reason, rather than start half-working.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pack = DomainPack::load(&settings.app_dir)?;
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", settings.database_url))?;
+        let resource = &settings.resource_url;
+        let (verifier, authorization_servers, scopes) = match &settings.auth {
+            AuthMode::Verified {
+                issuer,
+                jwks_url,
+                jwks_refetch_interval,
+                audience,
+                required_scopes,
+            } => {
+                let keys = KeyStore::new(issuer.clone(), jwks_url.clone(), *jwks_refetch_interval);
+                let verifier =
+                    TokenVerifier::new(keys, issuer.as_str(), audience, required_scopes.clone());
+                (
+                    Some(verifier),
+                    vec![issuer.to_string()],
+                    required_scopes.clone(),
+                )
+            }
+            AuthMode::Disabled => {
+                tracing::warn!(
+                    "AUTH_DISABLED is set: NO SIGN-IN. Every caller is the one stand-in user `demo-user`, \
+                     and anyone who can reach this server can read and change that user's data. Demo only."
+                );
+                (None, vec![], vec![])
+            }
+        };
+        let guard = Arc::new(Guard {
+            verifier,
+            resource_metadata: metadata::metadata_url(resource).into(),
+            scope: scopes.join(" ").into(),
+        });
+        let document = metadata::ResourceMetadata {
+            resource: resource.to_string(),
+            authorization_servers,
+            bearer_methods_supported: ["header"],
+            scopes_supported: scopes,
+            resource_name: pack.name.clone(),
+        };
+        let pack_name = pack.name.clone();
+        let sessions = SessionSigner::new(&settings.session_secret, settings.session_ttl);
+        let state = Arc::new(AppState::new(
+            pack,
+            store.clone(),
+            sessions,
+            settings.max_state_bytes,
+        ));
+        let shutdown = CancellationToken::new();
+        let transport = TransportOptions {
+            resource_url: resource.clone(),
+            max_body_bytes: settings.max_state_bytes + ENVELOPE_BYTES,
+            shutdown: shutdown.clone(),
+        };
+        let router = http::router(state, guard, (document, resource), transport, store.clone());
+        Ok(Self {
+            router,
+            store,
+            settings,
+            pack_name,
+            shutdown,
+        })
+    }
+
+    /// Ends open event streams; call when the server stops.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// The gateway on a bound listener.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    gateway: Gateway,
+}
+
+impl Application {
+    /// Binds `config.addr` (port 0 picks a free port, which the default
+    /// `RESOURCE_URL` then names), checks the configuration and builds.
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.addr))?;
+        config.addr = listener.local_addr()?;
+        let settings = config.settle()?;
+        let gateway = Gateway::build(settings).await?;
+        Ok(Self { listener, gateway })
+    }
+
+    /// The bound address (`build` wrote it into the settings).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.gateway.settings.addr
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Serves until `shutdown` completes, then drains and closes the store.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self { listener, gateway } = self;
+        let stop = gateway.shutdown_token();
+        let result = axum::serve(listener, gateway.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                stop.cancel();
+            })
+            .await;
+        gateway.store.close().await;
+        result
+    }
+}

@@ -1,0 +1,271 @@
+//! The two-table memory: `users` and `user_state`, on SQLite or Postgres.
+//!
+//! One SQL text serves both engines (numbered parameters, `ON CONFLICT`,
+//! `RETURNING`); [`on_pool!`] expands each query once per driver. Every
+//! write is one statement, so a save is atomic on its own, and a versioned
+//! save checks the version in the same statement that writes, so of two
+//! racing writers exactly one wins.
+
+use std::{str::FromStr, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use sqlx::{
+    Row,
+    postgres::{PgPool, PgPoolOptions},
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    },
+    types::Json,
+};
+
+use crate::config::DatabaseUrl;
+
+/// How long a caller waits for a connection before the store counts as down.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// A store failure. The cause is for the log; callers show a fail-closed message.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error")]
+    Database(#[from] sqlx::Error),
+    #[error("could not migrate the database")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not create the database folder {path}")]
+    Folder {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct UserRecord {
+    /// The verified `sub`.
+    pub id: String,
+    pub email: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+}
+
+/// A user's saved state. `version` 0 means nothing has been saved yet.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct SavedState {
+    pub state: serde_json::Value,
+    pub version: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// What a save did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaveOutcome {
+    Saved {
+        version: i64,
+        updated_at: DateTime<Utc>,
+    },
+    /// `expected_version` did not match; nothing was written.
+    Stale { current_version: i64 },
+}
+
+/// A pool on one of the two engines.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same block against whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+const UPSERT_USER: &str = "\
+INSERT INTO users (id, email, created_at, last_seen_at) VALUES ($1, $2, $3, $3)
+ON CONFLICT (id) DO UPDATE
+    SET email = COALESCE(excluded.email, users.email), last_seen_at = excluded.last_seen_at
+RETURNING id, email, created_at, last_seen_at";
+
+const SELECT_USER: &str = "SELECT id, email, created_at, last_seen_at FROM users WHERE id = $1";
+
+const SELECT_STATE: &str = "SELECT state, version, updated_at FROM user_state WHERE user_id = $1";
+
+/// Unconditional save: the next version, whatever was there.
+const SAVE_ANY: &str = "\
+INSERT INTO user_state (user_id, state, version, updated_at) VALUES ($1, $2, 1, $3)
+ON CONFLICT (user_id) DO UPDATE
+    SET state = excluded.state, version = user_state.version + 1, updated_at = excluded.updated_at
+RETURNING version, updated_at";
+
+/// `expected_version = 0`: only if nothing was ever saved.
+const SAVE_FIRST: &str = "\
+INSERT INTO user_state (user_id, state, version, updated_at) VALUES ($1, $2, 1, $3)
+ON CONFLICT (user_id) DO NOTHING
+RETURNING version, updated_at";
+
+/// `expected_version = n`: only if the saved version is still n.
+const SAVE_IF_VERSION: &str = "\
+UPDATE user_state SET state = $2, version = version + 1, updated_at = $3
+WHERE user_id = $1 AND version = $4
+RETURNING version, updated_at";
+
+const SELECT_VERSION: &str = "SELECT version FROM user_state WHERE user_id = $1";
+
+impl Store {
+    /// Opens the database (creating an SQLite file and its folder when
+    /// missing) and applies the migrations.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let store = match url {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|source| StoreError::Folder {
+                        path: dir.display().to_string(),
+                        source,
+                    })?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL: a save acknowledged to the model survives power loss too.
+                    .synchronous(SqliteSynchronous::Full)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                Self::Sqlite(pool)
+            }
+            DatabaseUrl::Postgres(url) => {
+                let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect_with(options)
+                    .await?;
+                POSTGRES_MIGRATIONS.run(&pool).await?;
+                Self::Postgres(pool)
+            }
+        };
+        Ok(store)
+    }
+
+    /// `SELECT 1`: is the database answering?
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        Ok(())
+    }
+
+    /// Records that `sub` checked in, creating the user on first sight.
+    pub async fn upsert_user(
+        &self,
+        sub: &str,
+        email: Option<&str>,
+    ) -> Result<UserRecord, StoreError> {
+        let now = Utc::now();
+        let row = on_pool!(self, pool => {
+            let row = sqlx::query(UPSERT_USER).bind(sub).bind(email).bind(now).fetch_one(pool).await?;
+            user_from(&row)?
+        });
+        Ok(row)
+    }
+
+    pub async fn user(&self, sub: &str) -> Result<Option<UserRecord>, StoreError> {
+        let user = on_pool!(self, pool => {
+            match sqlx::query(SELECT_USER).bind(sub).fetch_optional(pool).await? {
+                Some(row) => Some(user_from(&row)?),
+                None => None,
+            }
+        });
+        Ok(user)
+    }
+
+    /// The saved state, or the empty state (`version` 0) when none was saved.
+    pub async fn state(&self, sub: &str) -> Result<SavedState, StoreError> {
+        let state = on_pool!(self, pool => {
+            match sqlx::query(SELECT_STATE).bind(sub).fetch_optional(pool).await? {
+                Some(row) => SavedState {
+                    state: row.try_get::<Json<serde_json::Value>, _>("state")?.0,
+                    version: row.try_get("version")?,
+                    updated_at: Some(row.try_get("updated_at")?),
+                },
+                None => SavedState { state: serde_json::Value::Null, version: 0, updated_at: None },
+            }
+        });
+        Ok(state)
+    }
+
+    /// Saves `state` (already-serialised JSON). With `expected_version`, a
+    /// save over a newer version is refused and reports the current one.
+    pub async fn save_state(
+        &self,
+        sub: &str,
+        state: &RawValue,
+        expected_version: Option<i64>,
+    ) -> Result<SaveOutcome, StoreError> {
+        let now = Utc::now();
+        let state = Json(state);
+        let written = on_pool!(self, pool => {
+            let row = match expected_version {
+                None => Some(sqlx::query(SAVE_ANY).bind(sub).bind(state).bind(now).fetch_one(pool).await?),
+                Some(0) => sqlx::query(SAVE_FIRST).bind(sub).bind(state).bind(now).fetch_optional(pool).await?,
+                Some(v) => sqlx::query(SAVE_IF_VERSION)
+                    .bind(sub).bind(state).bind(now).bind(v)
+                    .fetch_optional(pool).await?,
+            };
+            match row {
+                Some(row) => Some((row.try_get::<i64, _>("version")?, row.try_get("updated_at")?)),
+                None => None,
+            }
+        });
+        if let Some((version, updated_at)) = written {
+            return Ok(SaveOutcome::Saved {
+                version,
+                updated_at,
+            });
+        }
+        let current_version = on_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>(SELECT_VERSION).bind(sub).fetch_optional(pool).await?
+        });
+        Ok(SaveOutcome::Stale {
+            current_version: current_version.unwrap_or(0),
+        })
+    }
+
+    /// Closes the pool, waiting for checked-out connections.
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+        }
+    }
+}
+
+fn user_from<R: Row>(row: &R) -> Result<UserRecord, sqlx::Error>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> DateTime<Utc>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        created_at: row.try_get("created_at")?,
+        last_seen_at: row.try_get("last_seen_at")?,
+    })
+}

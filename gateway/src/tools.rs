@@ -1,0 +1,518 @@
+//! The app's tools: `begin_session` and the three gated groups
+//! (`domain_*`, `user_*`, `config_*`).
+//!
+//! Identity comes from the verified token the HTTP layer put in the request
+//! ([`Identity`] in the request's extensions), never from an argument. Every
+//! tool but `begin_session` first checks the session token, and every gated
+//! result carries the pack's one-line rules reminder. Failures are tool
+//! results written for the model: what went wrong and what to do next.
+
+use std::sync::Arc;
+
+use http::request::Parts;
+use rmcp::{
+    Json, ServerHandler,
+    handler::server::{
+        common::Extension, router::tool::ToolRouter, tool::IntoCallToolResult, wrapper::Parameters,
+    },
+    model::{
+        CallToolResponse, CallToolResult, ContentBlock, Implementation, ProtocolVersion,
+        ServerCapabilities, ServerConfig,
+    },
+    tool, tool_handler, tool_router,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::{
+    identity::Identity,
+    pack::{DomainPack, Hit, Item},
+    session::{SessionError, SessionSigner},
+    store::{SaveOutcome, SavedState, Store, StoreError, UserRecord},
+};
+
+const DEFAULT_SEARCH_LIMIT: usize = 5;
+const MAX_SEARCH_LIMIT: usize = 20;
+const MAX_QUERY_CHARS: usize = 500;
+
+/// What every tool call can reach: built once, shared by all requests.
+#[derive(Debug)]
+pub struct AppState {
+    pub pack: DomainPack,
+    pub store: Store,
+    pub sessions: SessionSigner,
+    pub max_state_bytes: usize,
+    tools: ToolRouter<Connector>,
+}
+
+impl AppState {
+    pub fn new(
+        pack: DomainPack,
+        store: Store,
+        sessions: SessionSigner,
+        max_state_bytes: usize,
+    ) -> Self {
+        Self {
+            pack,
+            store,
+            sessions,
+            max_state_bytes,
+            tools: Connector::tool_router(),
+        }
+    }
+}
+
+/// The MCP server handler. Cheap to clone: the stateless transport makes one per request.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    state: Arc<AppState>,
+}
+
+impl Connector {
+    pub fn new(state: Arc<AppState>) -> Self {
+        Self { state }
+    }
+}
+
+// ---- arguments ----------------------------------------------------------
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BeginSessionArgs {}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionArgs {
+    /// The `session` value returned by `begin_session`.
+    pub session: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// The `session` value returned by `begin_session`.
+    pub session: String,
+    /// Words to look for in titles, tags, summaries and bodies.
+    pub query: String,
+    /// How many matches to return (1–20, default 5).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetItemArgs {
+    /// The `session` value returned by `begin_session`.
+    pub session: String,
+    /// The item's id, as returned by `domain_search` (for example `a1`).
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveStateArgs {
+    /// The `session` value returned by `begin_session`.
+    pub session: String,
+    /// The whole state to keep (any JSON), replacing what was saved.
+    pub state: serde_json::Value,
+    /// The `version` you last read. When given, the save is refused if
+    /// someone saved since, instead of overwriting their work. Use 0 when
+    /// nothing has been saved yet.
+    #[serde(default)]
+    pub expected_version: Option<i64>,
+}
+
+// ---- results ------------------------------------------------------------
+
+/// A gated result: the answer plus the one-line rules reminder.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Gated<T> {
+    #[serde(flatten)]
+    pub result: T,
+    /// The app's rules in one line; follow them.
+    pub reminder: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionStart {
+    /// Pass this to every other tool as `session`.
+    pub session: String,
+    /// When the session stops working (RFC 3339); call `begin_session` again then.
+    pub session_expires_at: String,
+    /// The app's rules: follow them for the whole conversation.
+    pub rules: String,
+    /// The voice to answer in.
+    pub persona: String,
+    pub user: UserRecord,
+    pub state: SavedState,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchResult {
+    pub query: String,
+    pub matches: Vec<Hit>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ItemResult {
+    pub item: Item,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ProfileResult {
+    pub user: UserRecord,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StateResult {
+    #[serde(flatten)]
+    pub saved: SavedState,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SaveResult {
+    /// The new version; pass it as `expected_version` next time.
+    pub version: i64,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RulesResult {
+    pub rules: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PersonaResult {
+    pub persona: String,
+}
+
+// ---- failures -----------------------------------------------------------
+
+/// A tool call that could not be answered, told to the model as a tool
+/// error whose first word is a stable code.
+#[derive(Debug)]
+pub enum ToolFailure {
+    Session(SessionError),
+    /// The store failed: fail closed.
+    Store,
+    /// No verified identity reached the tool (a wiring fault): fail closed.
+    Identity,
+    NotFound {
+        noun: String,
+        id: String,
+    },
+    Stale {
+        expected: i64,
+        current: i64,
+    },
+    TooLarge {
+        bytes: usize,
+        max: usize,
+    },
+    BadInput(String),
+}
+
+impl ToolFailure {
+    pub fn message(&self) -> String {
+        match self {
+            Self::Session(why) => format!(
+                "SESSION_REQUIRED: {why}. Call begin_session first, then pass the `session` value it returns."
+            ),
+            Self::Store => "STORE_UNAVAILABLE: the app's memory cannot be reached, so this session cannot \
+                continue right now. Tell the person so plainly. Do not improvise an answer and do not \
+                guess or invent saved state; suggest trying again in a little while."
+                .into(),
+            Self::Identity => "SIGN_IN_UNAVAILABLE: the caller's identity could not be established, so this \
+                session cannot continue. Tell the person plainly; do not improvise."
+                .into(),
+            Self::NotFound { noun, id } => format!(
+                "NOT_FOUND: there is no {noun} with id `{id}`. Use domain_search to find real ids; never invent one."
+            ),
+            Self::Stale { expected, current } => format!(
+                "STALE_VERSION: nothing was saved, because the saved state is at version {current}, not \
+                 {expected}. Read it with user_get_state, merge your change into it, and save again with \
+                 expected_version {current}."
+            ),
+            Self::TooLarge { bytes, max } => format!(
+                "STATE_TOO_LARGE: the state is {bytes} bytes of JSON; the limit is {max}. Nothing was saved. \
+                 Keep only what is needed to resume (ids, positions, short notes)."
+            ),
+            Self::BadInput(problem) => format!("INVALID_ARGUMENT: {problem}"),
+        }
+    }
+}
+
+impl IntoCallToolResult for ToolFailure {
+    fn into_call_tool_result(self) -> Result<CallToolResponse, rmcp::ErrorData> {
+        Ok(CallToolResult::error(vec![ContentBlock::text(self.message())]).into())
+    }
+}
+
+impl From<StoreError> for ToolFailure {
+    fn from(error: StoreError) -> Self {
+        // Logged once here with its cause chain; the model gets the plain message.
+        tracing::error!(error = %error_chain(&error), "store failure; tool answers fail-closed");
+        Self::Store
+    }
+}
+
+/// `error: cause: cause`, for one log line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn rfc3339(unix: i64) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+// ---- the tools ----------------------------------------------------------
+
+impl Connector {
+    fn identity(parts: &Parts) -> Result<&Identity, ToolFailure> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .ok_or(ToolFailure::Identity)
+    }
+
+    /// The session gate: the caller's own, unexpired, untampered session.
+    fn gate<'p>(&self, parts: &'p Parts, session: &str) -> Result<&'p Identity, ToolFailure> {
+        let who = Self::identity(parts)?;
+        self.state
+            .sessions
+            .check(session, who, now_unix())
+            .map_err(ToolFailure::Session)?;
+        Ok(who)
+    }
+
+    fn gated<T>(&self, result: T) -> Result<Json<Gated<T>>, ToolFailure> {
+        Ok(Json(Gated {
+            result,
+            reminder: self.state.pack.reminder.clone(),
+        }))
+    }
+}
+
+#[tool_router(vis = "pub(crate)")]
+impl Connector {
+    /// Call this first, at the start of every new request or conversation, before any other tool.
+    /// It checks the person in and returns the `session` token that every other tool requires,
+    /// the app's rules (follow them), the persona to speak in, the signed-in user's profile and
+    /// their saved state. If another tool says SESSION_REQUIRED, call this again.
+    #[tool(annotations(
+        read_only_hint = false,
+        idempotent_hint = true,
+        open_world_hint = false
+    ))]
+    async fn begin_session(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(_args): Parameters<BeginSessionArgs>,
+    ) -> Result<Json<SessionStart>, ToolFailure> {
+        let who = Self::identity(&parts)?;
+        let store = &self.state.store;
+        let user = store
+            .upsert_user(&who.subject, who.email.as_deref())
+            .await?;
+        let state = store.state(&who.subject).await?;
+        let issued = self.state.sessions.issue(who, now_unix());
+        Ok(Json(SessionStart {
+            session: issued.token,
+            session_expires_at: rfc3339(issued.expires_at),
+            rules: self.state.pack.rules.clone(),
+            persona: self.state.pack.persona.clone(),
+            user,
+            state,
+        }))
+    }
+
+    /// Search the catalog. Returns ranked matches (id, title, summary); open one with domain_get_item.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn domain_search(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SearchArgs>,
+    ) -> Result<Json<Gated<SearchResult>>, ToolFailure> {
+        self.gate(&parts, &args.session)?;
+        let query = args.query.trim();
+        if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
+            return Err(ToolFailure::BadInput(format!(
+                "`query` must be 1 to {MAX_QUERY_CHARS} characters of words to look for"
+            )));
+        }
+        let limit = match args.limit {
+            None => DEFAULT_SEARCH_LIMIT,
+            Some(n) if (1..=MAX_SEARCH_LIMIT as u32).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(ToolFailure::BadInput(format!(
+                    "`limit` is {n}; it must be between 1 and {MAX_SEARCH_LIMIT}"
+                )));
+            }
+        };
+        let matches = self.state.pack.search(query, limit);
+        self.gated(SearchResult {
+            query: query.to_owned(),
+            matches,
+        })
+    }
+
+    /// Get one catalog item, with its full body, by the id domain_search returned (for example `a1`).
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn domain_get_item(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<GetItemArgs>,
+    ) -> Result<Json<Gated<ItemResult>>, ToolFailure> {
+        self.gate(&parts, &args.session)?;
+        let pack = &self.state.pack;
+        match pack.get(args.id.trim()) {
+            Some(item) => self.gated(ItemResult { item: item.clone() }),
+            None => Err(ToolFailure::NotFound {
+                noun: pack.item_noun.clone(),
+                // Echo at most a short prefix of what was asked for.
+                id: args.id.chars().take(64).collect(),
+            }),
+        }
+    }
+
+    /// The signed-in person's profile (id, email, first and last visit).
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn user_get_profile(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SessionArgs>,
+    ) -> Result<Json<Gated<ProfileResult>>, ToolFailure> {
+        let who = self.gate(&parts, &args.session)?;
+        match self.state.store.user(&who.subject).await? {
+            Some(user) => self.gated(ProfileResult { user }),
+            // The session outlived the user's row (a reset store): check in again.
+            None => Err(ToolFailure::Session(SessionError::OtherUser)),
+        }
+    }
+
+    /// The person's saved state: `{state, version, updated_at}`; version 0 means nothing saved yet.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn user_get_state(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SessionArgs>,
+    ) -> Result<Json<Gated<StateResult>>, ToolFailure> {
+        let who = self.gate(&parts, &args.session)?;
+        let saved = self.state.store.state(&who.subject).await?;
+        self.gated(StateResult { saved })
+    }
+
+    /// Save the person's state (any JSON, replacing what was there). Pass the version you last
+    /// read as expected_version so a newer save is never silently overwritten.
+    #[tool(annotations(
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = false,
+        open_world_hint = false
+    ))]
+    async fn user_save_state(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SaveStateArgs>,
+    ) -> Result<Json<Gated<SaveResult>>, ToolFailure> {
+        let who = self.gate(&parts, &args.session)?;
+        // Serialised once: measured here, stored as is.
+        let text =
+            serde_json::to_string(&args.state).map_err(|e| ToolFailure::BadInput(e.to_string()))?;
+        let (bytes, max) = (text.len(), self.state.max_state_bytes);
+        if bytes > max {
+            return Err(ToolFailure::TooLarge { bytes, max });
+        }
+        let state =
+            RawValue::from_string(text).map_err(|e| ToolFailure::BadInput(e.to_string()))?;
+        if args.expected_version.is_some_and(|v| v < 0) {
+            return Err(ToolFailure::BadInput(
+                "`expected_version` cannot be negative".into(),
+            ));
+        }
+        match self
+            .state
+            .store
+            .save_state(&who.subject, &state, args.expected_version)
+            .await?
+        {
+            SaveOutcome::Saved {
+                version,
+                updated_at,
+            } => self.gated(SaveResult {
+                version,
+                updated_at: updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            }),
+            SaveOutcome::Stale { current_version } => Err(ToolFailure::Stale {
+                expected: args.expected_version.unwrap_or_default(),
+                current: current_version,
+            }),
+        }
+    }
+
+    /// The app's rules, including what to do when a tool fails.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn config_get_rules(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SessionArgs>,
+    ) -> Result<Json<Gated<RulesResult>>, ToolFailure> {
+        self.gate(&parts, &args.session)?;
+        self.gated(RulesResult {
+            rules: self.state.pack.rules.clone(),
+        })
+    }
+
+    /// The voice the app speaks in.
+    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    async fn config_get_persona(
+        &self,
+        Extension(parts): Extension<Parts>,
+        Parameters(args): Parameters<SessionArgs>,
+    ) -> Result<Json<Gated<PersonaResult>>, ToolFailure> {
+        self.gate(&parts, &args.session)?;
+        self.gated(PersonaResult {
+            persona: self.state.pack.persona.clone(),
+        })
+    }
+}
+
+/// Protocol revisions served: the two session-era ones and the stateless one.
+const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
+    ProtocolVersion::V_2025_06_18,
+    ProtocolVersion::V_2025_11_25,
+    ProtocolVersion::V_2026_07_28,
+];
+
+#[tool_handler(router = self.state.tools)]
+impl ServerHandler for Connector {
+    fn get_info(&self) -> ServerConfig {
+        let pack = &self.state.pack;
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(
+                Implementation::new("connector-devkit-gateway", env!("CARGO_PKG_VERSION")).with_title(&pack.name),
+            )
+            .with_instructions(format!(
+                "{}. Call begin_session first on any new request and pass its `session` to every other tool. {}",
+                pack.name, pack.reminder
+            ))
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        std::borrow::Cow::Borrowed(PROTOCOL_VERSIONS)
+    }
+}

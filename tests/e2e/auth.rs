@@ -1,0 +1,315 @@
+//! The resource-server contract: 401/403 challenges, RFC 9728 metadata, and
+//! tokens that fail each of the four checks.
+
+use e2e::{
+    AppOptions, Backend, Claims, TestApp,
+    issuer::{KEY_A, KEY_B, ROGUE, forge, sign_with},
+    spawn_app,
+};
+use serde_json::{Value, json};
+
+fn tools_list() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+}
+
+fn challenge(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn metadata_url(app: &TestApp) -> String {
+    format!(
+        "http://{}/.well-known/oauth-protected-resource/mcp",
+        app.addr
+    )
+}
+
+/// No token: 401 with a bare Bearer challenge pointing at our metadata.
+#[tokio::test]
+async fn no_token_gets_the_challenge_that_starts_sign_in() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let response = app.post_mcp(None, &tools_list()).await;
+    assert_eq!(response.status(), 401);
+    let header = challenge(&response);
+    assert_eq!(
+        header,
+        format!(r#"Bearer resource_metadata="{}""#, metadata_url(&app))
+    );
+    assert!(
+        !header.contains("error="),
+        "no error code without credentials"
+    );
+}
+
+/// RFC 9728 metadata at the resource's path and at the root, naming the
+/// canonical connector URL and the issuer.
+#[tokio::test]
+async fn protected_resource_metadata_names_resource_and_issuer() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let doc: Value = reqwest::get(format!("http://{}{path}", app.addr))
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(doc["resource"], app.url, "{path}");
+        assert_eq!(
+            doc["authorization_servers"],
+            json!([app.issuer.url.as_str()])
+        );
+        assert_eq!(doc["bearer_methods_supported"], json!(["header"]));
+    }
+}
+
+/// A configured public URL is what the metadata and challenge name.
+#[tokio::test]
+async fn the_public_resource_url_is_canonical() {
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.resource_url = Some("https://reading-room.example/mcp".into());
+    let app = spawn_app(options).await;
+    let response = app.post_mcp(None, &tools_list()).await;
+    assert!(challenge(&response)
+        .contains(r#"resource_metadata="https://reading-room.example/.well-known/oauth-protected-resource/mcp""#));
+    // And tokens must be minted for that audience.
+    let token = app.issuer.mint(&Claims::valid(
+        &app.issuer,
+        "https://reading-room.example/mcp",
+        "alice",
+    ));
+    assert_eq!(
+        app.post_mcp(Some(&token), &tools_list()).await.status(),
+        200
+    );
+}
+
+async fn refused(app: &TestApp, token: &str, why: &str) {
+    let response = app.post_mcp(Some(token), &tools_list()).await;
+    assert_eq!(response.status(), 401, "{why}");
+    let header = challenge(&response);
+    assert!(
+        header.starts_with(r#"Bearer error="invalid_token""#),
+        "{why}: {header}"
+    );
+    assert!(
+        header.contains(&format!(r#"resource_metadata="{}""#, metadata_url(app))),
+        "{why}: {header}"
+    );
+}
+
+/// Each of the four checks refuses on its own: signature, issuer, audience, expiry.
+#[tokio::test]
+async fn tokens_failing_any_of_the_four_checks_are_refused() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let good = Claims::valid(&app.issuer, &app.resource, "alice");
+    assert_eq!(
+        app.post_mcp(Some(&app.issuer.mint(&good)), &tools_list())
+            .await
+            .status(),
+        200
+    );
+
+    refused(
+        &app,
+        &sign_with(&ROGUE, &good),
+        "signature by an unpublished key with a known kid",
+    )
+    .await;
+    let mut claims = good.clone();
+    claims.iss = Some("http://evil.example".into());
+    refused(&app, &app.issuer.mint(&claims), "wrong issuer").await;
+    let mut claims = good.clone();
+    claims.aud = Some(json!("http://127.0.0.1:1/mcp"));
+    refused(&app, &app.issuer.mint(&claims), "wrong audience").await;
+    let mut claims = good.clone();
+    claims.aud = Some(json!(["https://other.example", "https://another.example"]));
+    refused(&app, &app.issuer.mint(&claims), "audience list without us").await;
+    let mut claims = good.clone();
+    claims.exp = Some(chrono::Utc::now().timestamp() - 120);
+    refused(&app, &app.issuer.mint(&claims), "expired").await;
+    let mut claims = good.clone();
+    claims.nbf = Some(chrono::Utc::now().timestamp() + 3600);
+    refused(&app, &app.issuer.mint(&claims), "not valid yet").await;
+    for missing in ["sub", "exp", "aud", "iss"] {
+        let mut claims = good.clone();
+        match missing {
+            "sub" => claims.sub = None,
+            "exp" => claims.exp = None,
+            "aud" => claims.aud = None,
+            _ => claims.iss = None,
+        }
+        refused(&app, &app.issuer.mint(&claims), missing).await;
+    }
+    let mut claims = good.clone();
+    claims.aud = Some(json!(["https://other.example", app.resource]));
+    assert_eq!(
+        app.post_mcp(Some(&app.issuer.mint(&claims)), &tools_list())
+            .await
+            .status(),
+        200,
+        "an audience list that includes us is accepted"
+    );
+}
+
+/// RS256 only: `none`, HMAC keyed with our public key, and tampered payloads fail.
+#[tokio::test]
+async fn algorithm_confusion_and_tampering_are_refused() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let good = Claims::valid(&app.issuer, &app.resource, "alice");
+    refused(
+        &app,
+        &forge(&json!({"alg": "none", "kid": "key-a"}), &good, b""),
+        "alg none",
+    )
+    .await;
+    let hs256 = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("key-a".into());
+        let key = jsonwebtoken::EncodingKey::from_secret(KEY_A.public_pem.as_bytes());
+        jsonwebtoken::encode(&header, &good, &key).expect("hs256")
+    };
+    refused(&app, &hs256, "HS256 with the public key as secret").await;
+    let token = app.issuer.mint(&good);
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let mut evil = good.clone();
+    evil.sub = Some("bob".into());
+    let payload = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::to_vec(&evil).expect("json"),
+    );
+    parts[1] = &payload;
+    refused(&app, &parts.join("."), "payload swapped after signing").await;
+    let no_kid = {
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        jsonwebtoken::encode(&header, &good, &KEY_A.encoding).expect("sign")
+    };
+    refused(&app, &no_kid, "missing kid").await;
+    refused(&app, "not-a-jwt", "garbage").await;
+    refused(&app, &"a".repeat(10_000), "oversized").await;
+}
+
+/// A token signed by a newly published key is accepted: an unknown `kid`
+/// makes the gateway refetch the JWKS.
+#[tokio::test]
+async fn an_unknown_kid_triggers_a_jwks_refetch() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    // Prime the cache with key A.
+    assert_eq!(
+        app.post_mcp(Some(&app.token_for("alice")), &tools_list())
+            .await
+            .status(),
+        200
+    );
+    app.issuer.rotate_to(KEY_B.clone());
+    let token = app.token_for("alice");
+    let header = jsonwebtoken::decode_header(&token).expect("header");
+    assert_eq!(header.kid.as_deref(), Some("key-b"));
+    assert_eq!(
+        app.post_mcp(Some(&token), &tools_list()).await.status(),
+        200
+    );
+}
+
+/// The token is read from one Authorization header only: not the query, not twice.
+#[tokio::test]
+async fn tokens_are_read_from_one_header_only() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let token = app.token_for("alice");
+    let client = reqwest::Client::new();
+    let in_query = client
+        .post(format!("{}?access_token={token}", app.url))
+        .header("accept", "application/json, text/event-stream")
+        .json(&tools_list())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(in_query.status(), 401);
+    let twice = client
+        .post(&app.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", format!("Bearer {token}"))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&tools_list())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(twice.status(), 401);
+    let lowercase = client
+        .post(&app.url)
+        .header("accept", "application/json, text/event-stream")
+        .header("authorization", format!("bearer {token}"))
+        .json(&tools_list())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(lowercase.status(), 200, "the scheme is case-insensitive");
+}
+
+/// A token without a required scope gets 403 insufficient_scope.
+#[tokio::test]
+async fn a_missing_scope_is_forbidden() {
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.required_scopes = vec!["reading".into()];
+    let app = spawn_app(options).await;
+    let response = app
+        .post_mcp(Some(&app.token_for("alice")), &tools_list())
+        .await;
+    assert_eq!(response.status(), 403);
+    let header = challenge(&response);
+    assert!(
+        header.contains(r#"error="insufficient_scope""#) && header.contains(r#"scope="reading""#),
+        "{header}"
+    );
+    let mut claims = Claims::valid(&app.issuer, &app.resource, "alice");
+    claims.scope = Some("openid reading".into());
+    assert_eq!(
+        app.post_mcp(Some(&app.issuer.mint(&claims)), &tools_list())
+            .await
+            .status(),
+        200
+    );
+}
+
+/// Demo mode: no token needed, every caller is the one stand-in user.
+#[tokio::test]
+async fn auth_disabled_makes_everyone_the_stand_in_user() {
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.auth_disabled = true;
+    let app = spawn_app(options).await;
+    let client = app.client("").await;
+    let start = client.call("begin_session", json!({})).await.ok();
+    assert_eq!(start["user"]["id"], "demo-user");
+}
+
+/// Identity never comes from an argument: a `sub` or `user_id` argument is refused.
+#[tokio::test]
+async fn identity_cannot_be_claimed_through_arguments() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let client = app.client(&app.token_for("alice")).await;
+    let result = client
+        .0
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("begin_session").with_arguments(
+                json!({"sub": "bob"})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await;
+    let reply = result.expect("a tool-level refusal, not a protocol failure");
+    assert_eq!(
+        reply.is_error,
+        Some(true),
+        "begin_session accepted a sub argument: {reply:?}"
+    );
+    let text = e2e::ToolReply(reply).text();
+    assert!(text.contains("unknown field `sub`"), "{text}");
+}

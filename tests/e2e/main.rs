@@ -1,0 +1,9 @@
+//! The end-to-end suite: the real gateway on port 0, real RS256 tokens, the
+//! rmcp streamable HTTP client, and SQLite always plus Postgres when
+//! `TEST_DATABASE_URL` is set. One binary, one module per concern.
+
+mod auth;
+mod faults;
+mod packs;
+mod tools;
+mod transport;

@@ -1,0 +1,158 @@
+//! The wire: stateless streamable HTTP as real hosts use it.
+
+use e2e::{AppOptions, Backend, spawn_app};
+use serde_json::{Value, json};
+
+fn call(id: u64, tool: &str, arguments: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": tool, "arguments": arguments}})
+}
+
+/// A tools/call works with no initialize before it (stateless), and the
+/// answer can be plain JSON.
+#[tokio::test]
+async fn a_tool_call_needs_no_initialize() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let response = app
+        .post_mcp(
+            Some(&app.token_for("alice")),
+            &call(7, "begin_session", json!({})),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("application/json")
+    );
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["id"], 7);
+    assert!(
+        body["result"]["structuredContent"]["session"].is_string(),
+        "{body}"
+    );
+}
+
+/// A host that accepts only text/event-stream is served, as SSE.
+#[tokio::test]
+async fn an_sse_only_accept_header_is_served_as_sse() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let response = reqwest::Client::new()
+        .post(&app.url)
+        .bearer_auth(app.token_for("alice"))
+        .header("accept", "text/event-stream")
+        .json(&call(3, "begin_session", json!({})))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/event-stream")
+    );
+    let body = response.text().await.expect("body");
+    let data = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .find(|d| d.contains("\"id\":3"))
+        .unwrap_or_else(|| panic!("no response event in {body}"));
+    let message: Value = serde_json::from_str(data.trim()).expect("event json");
+    assert!(message["result"]["structuredContent"]["session"].is_string());
+}
+
+/// GET /mcp is 405: no server-held streams in stateless mode.
+#[tokio::test]
+async fn get_is_not_allowed() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let response = reqwest::Client::new()
+        .get(&app.url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 405);
+}
+
+/// Host and Origin allow-lists: loopback and the public host pass; a
+/// rebinding Host or a foreign Origin is refused.
+#[tokio::test]
+async fn host_and_origin_are_checked() {
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.resource_url = Some("https://room.example/mcp".into());
+    let app = spawn_app(options).await;
+    let token = app.issuer.mint(&e2e::Claims::valid(
+        &app.issuer,
+        "https://room.example/mcp",
+        "alice",
+    ));
+    let send = |host: &'static str, origin: Option<&'static str>| {
+        let mut request = reqwest::Client::new()
+            .post(&app.url)
+            .bearer_auth(&token)
+            .header("host", host)
+            .header("accept", "application/json, text/event-stream")
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    assert_eq!(
+        send("room.example", None).await.expect("send").status(),
+        200
+    );
+    assert_eq!(
+        send("localhost", Some("http://localhost:6274"))
+            .await
+            .expect("send")
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("room.example", Some("https://room.example"))
+            .await
+            .expect("send")
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("attacker.example", None).await.expect("send").status(),
+        403
+    );
+    assert_eq!(
+        send("room.example", Some("https://attacker.example"))
+            .await
+            .expect("send")
+            .status(),
+        403
+    );
+}
+
+/// Every advertised protocol revision is served through the rmcp client.
+#[tokio::test]
+async fn the_rmcp_client_negotiates_and_calls() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let client = app.client(&app.token_for("alice")).await;
+    let info = client.0.peer_info().expect("server info");
+    assert!(
+        ["2025-06-18", "2025-11-25", "2026-07-28"].contains(&info.protocol_version.as_str()),
+        "{}",
+        info.protocol_version
+    );
+    let start = client.call("begin_session", json!({})).await.ok();
+    assert!(start["session"].is_string());
+}
+
+/// /healthz and /readyz answer for operators.
+#[tokio::test]
+async fn probes_answer() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    for path in ["/healthz", "/readyz"] {
+        let response = reqwest::get(format!("http://{}{path}", app.addr))
+            .await
+            .expect("probe");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}

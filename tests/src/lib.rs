@@ -1,0 +1,259 @@
+//! Helpers for the end-to-end suite: a stand-in issuer with real RS256 keys,
+//! per-test databases, a gateway on port 0, and an rmcp client to drive it.
+//!
+//! The issuer here only publishes keys and metadata and mints tokens
+//! directly; the real sign-in flow belongs to the `mock-issuer` crate.
+
+pub mod db;
+pub mod issuer;
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use gateway::{Application, Config, config::Secret};
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult, ContentBlock},
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub use db::{Backend, TestDb};
+pub use issuer::{Claims, TestIssuer};
+
+/// The workspace root, for the shipped packs.
+pub fn workspace_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// What a test can vary about the gateway it spawns.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    pub backend: Backend,
+    pub app_dir: PathBuf,
+    pub auth_disabled: bool,
+    pub required_scopes: Vec<String>,
+    pub session_ttl: Duration,
+    pub max_state_bytes: usize,
+    pub session_secret: Vec<u8>,
+    /// The public connector URL; default: the bound loopback address.
+    pub resource_url: Option<String>,
+}
+
+impl AppOptions {
+    pub fn on(backend: Backend) -> Self {
+        Self {
+            backend,
+            app_dir: workspace_dir().join("seed"),
+            auth_disabled: false,
+            required_scopes: vec![],
+            session_ttl: Duration::from_secs(1800),
+            max_state_bytes: 64 * 1024,
+            session_secret: b"a test secret that is long enough!!".to_vec(),
+            resource_url: None,
+        }
+    }
+}
+
+/// A running gateway with its own database and issuer.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT/mcp` (or the configured resource URL).
+    pub url: String,
+    pub resource: String,
+    pub issuer: TestIssuer,
+    pub db: TestDb,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for TestApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestApp")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The [`Config`] a test gateway runs on, as `main` would build it from the environment.
+pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+        database_url: db.url.clone(),
+        resource_url: options
+            .resource_url
+            .as_deref()
+            .map(|u| u.parse().expect("resource url")),
+        auth_issuer: Some(issuer.url.clone()),
+        auth_jwks_url: None,
+        auth_audience: None,
+        auth_required_scopes: options.required_scopes.clone(),
+        // No rate limit in tests, so a rotated key is fetched at once; the
+        // limit itself is tested in `gateway::auth::keys`.
+        auth_jwks_refetch_interval: Duration::ZERO,
+        auth_disabled: options.auth_disabled,
+        session_signing_secret: Some(Secret::new(options.session_secret.clone())),
+        session_ttl: options.session_ttl,
+        app_dir: options.app_dir.clone(),
+        max_state_bytes: options.max_state_bytes,
+    }
+}
+
+pub async fn spawn_app(options: AppOptions) -> TestApp {
+    let issuer = TestIssuer::start().await;
+    let db = TestDb::fresh(options.backend).await;
+    spawn_app_with(options, issuer, db).await
+}
+
+/// Spawns a gateway on an existing issuer and database (a second replica, a restart).
+pub async fn spawn_app_with(options: AppOptions, issuer: TestIssuer, db: TestDb) -> TestApp {
+    let app = Application::build(config_for(&options, &issuer, &db))
+        .await
+        .expect("gateway builds");
+    let addr = app.local_addr();
+    let resource = app.gateway().settings.resource_url.to_string();
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+    TestApp {
+        addr,
+        url: format!("http://{addr}/mcp"),
+        resource,
+        issuer,
+        db,
+        stop,
+        server,
+    }
+}
+
+impl TestApp {
+    /// A valid access token for `sub` on this gateway.
+    pub fn token_for(&self, sub: &str) -> String {
+        self.issuer
+            .mint(&Claims::valid(&self.issuer, &self.resource, sub))
+    }
+
+    /// An rmcp streamable HTTP client signed in with `token`.
+    pub async fn client(&self, token: &str) -> McpClient {
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(self.url.as_str()).auth_header(token);
+        let transport = StreamableHttpClientTransport::from_config(config);
+        McpClient(().serve(transport).await.expect("client connects"))
+    }
+
+    /// A client for `sub` with its session already begun.
+    pub async fn signed_in(&self, sub: &str) -> (McpClient, String) {
+        let client = self.client(&self.token_for(sub)).await;
+        let start = client.call("begin_session", json!({})).await;
+        let session = start.ok()["session"]
+            .as_str()
+            .expect("session token")
+            .to_owned();
+        (client, session)
+    }
+
+    /// Raw HTTP POST of a JSON-RPC body to `/mcp`.
+    pub async fn post_mcp(&self, token: Option<&str>, body: &Value) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .post(&self.url)
+            .header("accept", "application/json, text/event-stream")
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request reaches the gateway")
+    }
+
+    pub async fn stop(self) -> TestDb {
+        self.stop.cancel();
+        let _ = self.server.await;
+        self.db
+    }
+}
+
+/// The rmcp client with typed helpers.
+pub struct McpClient(pub RunningService<RoleClient, ()>);
+
+impl std::fmt::Debug for McpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("McpClient")
+    }
+}
+
+impl McpClient {
+    pub async fn call(&self, tool: &str, arguments: Value) -> ToolReply {
+        let arguments: Map<String, Value> = match arguments {
+            Value::Object(map) => map,
+            other => panic!("tool arguments must be an object, got {other}"),
+        };
+        let result = self
+            .0
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
+            .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
+        ToolReply(result)
+    }
+
+    pub async fn tool_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .list_all_tools()
+            .await
+            .expect("tools/list")
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+/// One `tools/call` result.
+#[derive(Debug)]
+pub struct ToolReply(pub CallToolResult);
+
+impl ToolReply {
+    pub fn is_error(&self) -> bool {
+        self.0.is_error == Some(true)
+    }
+
+    /// The structured result of a successful call.
+    pub fn ok(&self) -> Value {
+        assert!(
+            !self.is_error(),
+            "expected success, got error: {}",
+            self.text()
+        );
+        self.0
+            .structured_content
+            .clone()
+            .expect("structured content")
+    }
+
+    /// The text of a failed call (it must have failed).
+    pub fn err(&self) -> String {
+        assert!(
+            self.is_error(),
+            "expected a tool error, got {:?}",
+            self.0.structured_content
+        );
+        self.text()
+    }
+
+    pub fn text(&self) -> String {
+        self.0
+            .content
+            .iter()
+            .filter_map(|c| match c {
+                ContentBlock::Text(t) => Some(t.text.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
