@@ -145,6 +145,76 @@ async fn the_rmcp_client_negotiates_and_calls() {
     assert!(start["session"].is_string());
 }
 
+/// The session-era revisions are negotiated by `initialize`, and a
+/// tools/call that names one in its header is served.
+#[tokio::test]
+async fn the_two_session_era_revisions_are_served() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let token = app.token_for("alice");
+    for version in ["2025-06-18", "2025-11-25"] {
+        let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": version, "capabilities": {},
+            "clientInfo": {"name": "raw-http-test", "version": "1"}}});
+        let body: Value = app
+            .post_mcp(Some(&token), &init)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(body["result"]["protocolVersion"], version, "{body}");
+        let response = reqwest::Client::new()
+            .post(&app.url)
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", version)
+            .json(&call(2, "begin_session", json!({})))
+            .send()
+            .await
+            .expect("send");
+        let body: Value = response.json().await.expect("json");
+        assert!(
+            body["result"]["structuredContent"]["session"].is_string(),
+            "{version}: {body}"
+        );
+    }
+}
+
+/// The stateless 2026-07-28 revision (no initialize; server/discover and
+/// per-request metadata) is served to rmcp's discover-mode client.
+#[tokio::test]
+async fn the_stateless_revision_is_served() {
+    use rmcp::transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    };
+    use rmcp::{ClientLifecycleMode, ClientServiceExt, model::ProtocolVersion};
+
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let config = StreamableHttpClientTransportConfig::with_uri(app.url.as_str())
+        .auth_header(app.token_for("alice"));
+    let client = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_config(config),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("discover succeeds");
+    let negotiated = client
+        .peer_info()
+        .map(|info| info.protocol_version.to_string());
+    assert_eq!(negotiated.as_deref(), Some("2026-07-28"));
+    let client = e2e::McpClient(client);
+    let start = client.call("begin_session", json!({})).await.ok();
+    assert!(start["session"].is_string());
+    let session = start["session"].clone();
+    let item = client
+        .call("domain_get_item", json!({"session": session, "id": "a2"}))
+        .await
+        .ok();
+    assert_eq!(item["item"]["id"], "a2");
+}
+
 /// /healthz and /readyz answer for operators.
 #[tokio::test]
 async fn probes_answer() {
