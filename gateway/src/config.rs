@@ -27,7 +27,7 @@ pub struct Config {
 
     /// The OAuth issuer whose tokens are accepted (exact `iss`).
     #[arg(long, env = "AUTH_ISSUER")]
-    pub auth_issuer: Option<Url>,
+    pub auth_issuer: Option<Issuer>,
 
     /// Where the issuer's keys are; discovered from the issuer's metadata when absent.
     #[arg(long, env = "AUTH_JWKS_URL")]
@@ -53,7 +53,7 @@ pub struct Config {
     #[arg(long, env = "SESSION_SIGNING_SECRET", hide_env_values = true)]
     pub session_signing_secret: Option<Secret>,
 
-    /// Session token lifetime: `90s`, `30m`, `2h` or plain seconds.
+    /// Session token lifetime: `90s`, `30m`, `2h`.
     #[arg(long, env = "SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
@@ -85,7 +85,7 @@ pub struct Settings {
 pub enum AuthMode {
     /// Every request needs an access token that passes the four checks.
     Verified {
-        issuer: Url,
+        issuer: Issuer,
         jwks_url: Option<Url>,
         jwks_refetch_interval: Duration,
         audience: String,
@@ -270,24 +270,55 @@ impl FromStr for Secret {
     }
 }
 
-/// Parses `90s`, `30m`, `2h` or plain seconds.
+/// Parses `90s`, `30m`, `2h`, `1h 30m` (humantime's forms).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m or 2h"))?;
-    let secs = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        _ => None,
-    };
-    secs.map(Duration::from_secs)
-        .ok_or_else(|| format!("`{text}` is not a duration like 90s, 30m or 2h"))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration like 90s, 30m or 2h: {e}"))
+}
+
+/// An OAuth issuer identifier, kept exactly as configured: `iss` is
+/// compared as a string (RFC 8414 §3.3), and hosted issuers differ on
+/// whether theirs ends in a slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issuer {
+    id: String,
+    url: Url,
+}
+
+impl Issuer {
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}
+
+impl FromStr for Issuer {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let id = s.trim();
+        let url = Url::parse(id).map_err(|e| format!("`{id}` is not a URL: {e}"))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.query().is_some()
+            || url.fragment().is_some()
+        {
+            return Err(format!(
+                "`{id}` must be an http(s) URL without query or fragment"
+            ));
+        }
+        Ok(Self {
+            id: id.to_owned(),
+            url,
+        })
+    }
+}
+
+impl fmt::Display for Issuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.id)
+    }
 }
 
 #[cfg(test)]
@@ -299,7 +330,7 @@ mod tests {
             addr: "127.0.0.1:8000".parse().expect("addr"),
             database_url: DatabaseUrl::Sqlite("x.db".into()),
             resource_url: None,
-            auth_issuer: Some(Url::parse("http://127.0.0.1:9000").expect("url")),
+            auth_issuer: Some("http://127.0.0.1:9000".parse().expect("issuer")),
             auth_jwks_url: None,
             auth_audience: None,
             auth_required_scopes: vec![],
@@ -354,10 +385,20 @@ mod tests {
     }
 
     #[test]
+    fn issuers_keep_their_exact_spelling() {
+        let bare: Issuer = "https://auth.example".parse().expect("issuer");
+        let slashed: Issuer = "https://tenant.auth0.example/".parse().expect("issuer");
+        assert_eq!(bare.as_str(), "https://auth.example");
+        assert_eq!(slashed.as_str(), "https://tenant.auth0.example/");
+        assert!("ftp://x".parse::<Issuer>().is_err());
+        assert!("https://x/?q=1".parse::<Issuer>().is_err());
+    }
+
+    #[test]
     fn durations_and_secrets() {
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert!(parse_duration("3 weeks").is_err());
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("soon").is_err());
         assert!(!format!("{:?}", Secret::new("hunter2hunter2")).contains("hunter2"));
     }
 }

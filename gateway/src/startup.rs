@@ -49,7 +49,11 @@ impl Gateway {
                 audience,
                 required_scopes,
             } => {
-                let keys = KeyStore::new(issuer.clone(), jwks_url.clone(), *jwks_refetch_interval);
+                let keys = KeyStore::new(
+                    issuer.url().clone(),
+                    jwks_url.clone(),
+                    *jwks_refetch_interval,
+                );
                 let verifier =
                     TokenVerifier::new(keys, issuer.as_str(), audience, required_scopes.clone());
                 (

@@ -4,6 +4,7 @@
 
 mod auth;
 mod faults;
+mod oauth;
 mod packs;
 mod tools;
 mod transport;

@@ -44,6 +44,8 @@ pub struct AppOptions {
     pub session_secret: Vec<u8>,
     /// The public connector URL; default: the bound loopback address.
     pub resource_url: Option<String>,
+    /// Trust this issuer instead of the stand-in one (for the real mock issuer).
+    pub issuer: Option<String>,
 }
 
 impl AppOptions {
@@ -57,6 +59,7 @@ impl AppOptions {
             max_state_bytes: 64 * 1024,
             session_secret: b"a test secret that is long enough!!".to_vec(),
             resource_url: None,
+            issuer: None,
         }
     }
 }
@@ -81,6 +84,32 @@ impl std::fmt::Debug for TestApp {
     }
 }
 
+/// The real mock issuer on port 0, keeping its state in `state_dir`.
+/// Returns its issuer identifier (`http://127.0.0.1:PORT`).
+pub async fn spawn_mock_issuer(
+    state_dir: &std::path::Path,
+    auto_approve: bool,
+    fixed_user: Option<&str>,
+) -> String {
+    let config = mock_issuer::config::IssuerConfig {
+        addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
+        issuer_url: None,
+        state_dir: state_dir.to_owned(),
+        auto_approve,
+        fixed_user: fixed_user.map(str::to_owned),
+        default_audience: None,
+        access_ttl: Duration::from_secs(3600),
+        refresh_ttl: Duration::from_secs(86400),
+        allow_loopback_documents: true,
+    };
+    let app = mock_issuer::startup::Application::build(config)
+        .await
+        .expect("mock issuer builds");
+    let issuer = app.issuer().issuer().to_owned();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    issuer
+}
+
 /// The [`Config`] a test gateway runs on, as `main` would build it from the environment.
 pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Config {
     Config {
@@ -90,7 +119,14 @@ pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Con
             .resource_url
             .as_deref()
             .map(|u| u.parse().expect("resource url")),
-        auth_issuer: Some(issuer.url.clone()),
+        auth_issuer: Some(
+            options
+                .issuer
+                .as_deref()
+                .unwrap_or(issuer.url.as_str())
+                .parse()
+                .expect("issuer"),
+        ),
         auth_jwks_url: None,
         auth_audience: None,
         auth_required_scopes: options.required_scopes.clone(),

@@ -1,0 +1,474 @@
+//! The issuer itself: its keys, clients and grants, and the protocol steps
+//! the HTTP layer calls (register, authorize, approve, exchange). No HTTP
+//! types here, so every step can be tested with plain inputs.
+
+use std::{path::PathBuf, sync::RwLock, time::Duration};
+
+use serde_json::Value;
+use url::Url;
+
+use crate::{
+    authorize::{self, AuthorizeError, AuthorizeParams, Policy, ValidRequest, redirect_with},
+    cimd::{CimdError, MetadataDocuments},
+    clients::{AuthMethod, Client, ClientStore, NewClient, constant_time_eq},
+    exchange::{TokenError, TokenForm, TokenResponse},
+    grants::{Grant, GrantError, Grants},
+    keys::{KeyError, KeyRing},
+    metadata::AuthorizationServerMetadata,
+    registration::{self, RegistrationError, RegistrationRequest},
+    tokens::{self, TokenRequest},
+};
+
+/// Scopes this issuer knows. Tokens carry what was approved.
+pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// Everything the issuer is told (see `config.rs` for the flags).
+#[derive(Debug, Clone)]
+pub struct IssuerSettings {
+    /// The exact issuer identifier (`iss`), a root URL without a trailing slash.
+    pub issuer: String,
+    pub state_dir: PathBuf,
+    /// Approve every request at once as the fixed user (automated tests).
+    pub auto_approve: bool,
+    /// Sign in as this user instead of asking.
+    pub fixed_user: Option<String>,
+    /// `aud` for requests that name no RFC 8707 resource.
+    pub default_audience: Option<String>,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// Tests only: accept `http://127.0.0.1` client metadata documents.
+    pub allow_loopback_documents: bool,
+}
+
+/// The person who approved a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    pub sub: String,
+    pub email: Option<String>,
+}
+
+impl Person {
+    /// What the person typed: a name or an email, which becomes `sub`
+    /// (lower-cased, so `Ada` and `ada` are one person).
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let text = input.trim();
+        if text.is_empty() || text.chars().count() > 64 || text.chars().any(char::is_control) {
+            return Err("type a name or email of 1 to 64 characters".into());
+        }
+        let sub = text.to_lowercase();
+        let email = (sub.contains('@') && !sub.starts_with('@') && !sub.ends_with('@'))
+            .then(|| sub.clone());
+        Ok(Self { sub, email })
+    }
+}
+
+/// The user auto-approval signs in as when no fixed user is set.
+pub const DEFAULT_TEST_USER: &str = "test-user";
+
+#[derive(Debug)]
+pub struct Issuer {
+    pub settings: IssuerSettings,
+    issuer_url: Url,
+    keys: RwLock<KeyRing>,
+    clients: ClientStore,
+    documents: MetadataDocuments,
+    grants: Grants,
+    policy: Policy,
+}
+
+/// Why the issuer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("issuer URL `{0}` must be an http(s) URL without a path, query or trailing slash")]
+    IssuerUrl(String),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+}
+
+impl Issuer {
+    /// Loads (or creates) the keys and the registered clients.
+    pub fn open(settings: IssuerSettings, now: i64) -> Result<Self, StartError> {
+        let issuer_url = Url::parse(&settings.issuer)
+            .ok()
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.path() == "/"
+                    && u.query().is_none()
+                    && !settings.issuer.ends_with('/')
+            })
+            .ok_or_else(|| StartError::IssuerUrl(settings.issuer.clone()))?;
+        let keys = KeyRing::load_or_create(&settings.state_dir, now)?;
+        let clients = ClientStore::load(&settings.state_dir)?;
+        let policy = Policy {
+            scopes_supported: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            default_audience: settings.default_audience.clone(),
+        };
+        Ok(Self {
+            documents: MetadataDocuments::new(settings.allow_loopback_documents),
+            issuer_url,
+            keys: RwLock::new(keys),
+            clients,
+            grants: Grants::default(),
+            policy,
+            settings,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.settings.issuer
+    }
+
+    pub fn metadata(&self) -> AuthorizationServerMetadata {
+        AuthorizationServerMetadata::for_issuer(&self.issuer_url, &SCOPES)
+    }
+
+    pub fn jwks(&self, now: i64) -> Value {
+        self.keys
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .jwks(now)
+    }
+
+    /// A new signing key; the old one stays published for one access-token lifetime.
+    pub fn rotate_keys(&self, now: i64) -> Result<(), KeyError> {
+        let grace = self.settings.access_ttl.as_secs() as i64 + 60;
+        self.keys
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .rotate(now, now + grace)
+    }
+
+    /// A registered client, or the one a metadata document URL describes.
+    pub async fn client(&self, client_id: &str, now: i64) -> Result<Option<Client>, CimdError> {
+        if let Some(client) = self.clients.get(client_id) {
+            return Ok(Some(client));
+        }
+        if MetadataDocuments::is_document_id(client_id) {
+            return self.documents.client(client_id, now).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// RFC 7591 §3: registers a client.
+    pub fn register(
+        &self,
+        request: RegistrationRequest,
+        now: i64,
+    ) -> Result<Value, RegistrationError> {
+        let valid = registration::validate(request)?;
+        let new = NewClient {
+            redirect_uris: valid
+                .redirect_uris
+                .iter()
+                .map(|r| r.as_str().to_owned())
+                .collect(),
+            client_name: valid.client_name.clone(),
+            auth_method: valid.token_endpoint_auth_method,
+            grant_types: valid
+                .grant_types
+                .iter()
+                .map(|g| g.as_str().to_owned())
+                .collect(),
+        };
+        let (client, secret) = self.clients.register(new, now).map_err(|e| {
+            tracing::error!(error = %e, "could not persist a registered client");
+            RegistrationError::Server
+        })?;
+        let mut body = serde_json::json!({
+            "client_id": client.client_id,
+            "client_id_issued_at": client.issued_at,
+            "redirect_uris": client.redirect_uris,
+            "grant_types": client.grant_types,
+            "response_types": ["code"],
+            "token_endpoint_auth_method": client.auth_method.as_str(),
+        });
+        if let Some(name) = &client.client_name {
+            body["client_name"] = Value::String(name.clone());
+        }
+        if let Some(secret) = secret {
+            body["client_secret"] = Value::String(secret);
+            body["client_secret_expires_at"] = Value::from(0);
+        }
+        Ok(body)
+    }
+
+    /// Checks an authorization request, looking the client up first.
+    pub async fn check_authorize(
+        &self,
+        params: &AuthorizeParams,
+        now: i64,
+    ) -> Result<ValidRequest, AuthorizeError> {
+        let client = match &params.client_id {
+            Some(id) => self
+                .client(id, now)
+                .await
+                .map_err(|e| AuthorizeError::Page(e.to_string()))?,
+            None => None,
+        };
+        authorize::check(params, client, &self.policy)
+    }
+
+    /// The person approved: a code goes back to the client.
+    pub fn approve(&self, request: &ValidRequest, person: &Person, now: i64) -> String {
+        let grant = Grant {
+            client_id: request.client.client_id.clone(),
+            sub: person.sub.clone(),
+            email: person.email.clone(),
+            scope: request.scope.clone(),
+            audience: request.audience.clone(),
+        };
+        let given = request
+            .redirect_uri_given
+            .then_some(request.redirect_uri.as_str());
+        let code = self
+            .grants
+            .issue_code(grant, given, request.challenge.clone(), now);
+        redirect_with(
+            &request.redirect_uri,
+            self.issuer(),
+            request.state.as_deref(),
+            &[("code", &code)],
+        )
+    }
+
+    /// The person said no (RFC 6749 §4.1.2.1 `access_denied`).
+    pub fn deny(&self, request: &ValidRequest) -> String {
+        redirect_with(
+            &request.redirect_uri,
+            self.issuer(),
+            request.state.as_deref(),
+            &[
+                ("error", "access_denied"),
+                ("error_description", "the person declined"),
+            ],
+        )
+    }
+
+    /// `POST /oauth/token`. `basic` is the client's HTTP Basic credentials, if sent.
+    pub async fn token(
+        &self,
+        form: TokenForm,
+        basic: Option<(String, String)>,
+        now: i64,
+    ) -> Result<TokenResponse, TokenError> {
+        let client = self.authenticate(&form, basic, now).await?;
+        let grant_type = form.grant_type.as_deref().unwrap_or_default();
+        if !matches!(
+            grant_type,
+            "authorization_code" | "refresh_token" | "client_credentials"
+        ) {
+            return Err(TokenError::UnsupportedGrantType);
+        }
+        if !client.allows_grant(grant_type) {
+            return Err(TokenError::UnauthorizedClient(format!(
+                "this client may not use {grant_type}"
+            )));
+        }
+        let refresh_ttl = self.settings.refresh_ttl.as_secs() as i64;
+        let (grant, refresh_token) = match grant_type {
+            "authorization_code" => {
+                let code = required(&form.code, "code")?;
+                let verifier = required(&form.code_verifier, "code_verifier")?;
+                let grant = self
+                    .grants
+                    .redeem_code(
+                        code,
+                        &client.client_id,
+                        form.redirect_uri.as_deref(),
+                        verifier,
+                        now,
+                    )
+                    .map_err(grant_error)?;
+                check_same_resource(form.resource.as_deref(), &grant)?;
+                let refresh = client
+                    .allows_grant("refresh_token")
+                    .then(|| self.grants.issue_refresh(grant.clone(), refresh_ttl, now));
+                (grant, refresh)
+            }
+            "refresh_token" => {
+                let token = required(&form.refresh_token, "refresh_token")?;
+                let (mut grant, next) = self
+                    .grants
+                    .rotate_refresh(token, &client.client_id, refresh_ttl, now)
+                    .map_err(grant_error)?;
+                check_same_resource(form.resource.as_deref(), &grant)?;
+                if let Some(scope) = &form.scope {
+                    grant.scope = narrower_scope(scope, &grant.scope)?;
+                }
+                (grant, Some(next))
+            }
+            _ => {
+                if client.auth_method == AuthMethod::None {
+                    return Err(TokenError::UnauthorizedClient(
+                        "client_credentials needs a confidential client".into(),
+                    ));
+                }
+                let audience = match &form.resource {
+                    Some(resource) => {
+                        authorize::check_resource(resource).map_err(TokenError::InvalidTarget)?
+                    }
+                    None => self.settings.default_audience.clone().ok_or_else(|| {
+                        TokenError::InvalidTarget("resource is required (RFC 8707)".into())
+                    })?,
+                };
+                let scope = authorize::normalise_scope(
+                    form.scope.as_deref(),
+                    &self.policy.scopes_supported,
+                )
+                .map_err(|s| TokenError::InvalidScope(format!("unknown scope `{s}`")))?;
+                let grant = Grant {
+                    client_id: client.client_id.clone(),
+                    sub: client.client_id.clone(),
+                    email: None,
+                    scope,
+                    audience,
+                };
+                (grant, None)
+            }
+        };
+        let lifetime = self.settings.access_ttl.as_secs() as i64;
+        let access_token = self.mint(&grant, lifetime, now)?;
+        Ok(TokenResponse {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in: lifetime,
+            refresh_token,
+            scope: grant.scope,
+        })
+    }
+
+    fn mint(&self, grant: &Grant, lifetime: i64, now: i64) -> Result<String, TokenError> {
+        let request = TokenRequest {
+            issuer: self.issuer(),
+            sub: &grant.sub,
+            email: grant.email.as_deref(),
+            audience: &grant.audience,
+            scope: &grant.scope,
+            client_id: &grant.client_id,
+            lifetime,
+        };
+        let keys = self.keys.read().unwrap_or_else(|e| e.into_inner());
+        tokens::mint(keys.current(), &request, now).map_err(|e| {
+            tracing::error!(error = %e, "could not sign an access token");
+            TokenError::Server
+        })
+    }
+
+    /// RFC 6749 §2.3: Basic or form credentials for confidential clients,
+    /// `client_id` alone for public ones. Never both methods at once.
+    async fn authenticate(
+        &self,
+        form: &TokenForm,
+        basic: Option<(String, String)>,
+        now: i64,
+    ) -> Result<Client, TokenError> {
+        let used_basic = basic.is_some();
+        let invalid = |description: &str| TokenError::InvalidClient {
+            description: description.into(),
+            used_basic,
+        };
+        if used_basic && form.client_secret.is_some() {
+            return Err(TokenError::InvalidRequest(
+                "use one client authentication method, not two".into(),
+            ));
+        }
+        let (client_id, secret) = match basic {
+            Some((id, secret)) => {
+                if form.client_id.as_deref().is_some_and(|f| f != id) {
+                    return Err(TokenError::InvalidRequest(
+                        "client_id differs from the Basic credentials".into(),
+                    ));
+                }
+                (id, Some(secret))
+            }
+            None => (
+                required(&form.client_id, "client_id")?.to_owned(),
+                form.client_secret.clone(),
+            ),
+        };
+        let client = self
+            .client(&client_id, now)
+            .await
+            .map_err(|e| invalid(&e.to_string()))?
+            .ok_or_else(|| invalid("unknown client: register again"))?;
+        let method_ok = match (client.auth_method, &secret) {
+            (AuthMethod::None, None) => true,
+            (AuthMethod::None, Some(_)) => false,
+            (AuthMethod::ClientSecretBasic, Some(s)) => used_basic && client.secret_matches(s),
+            (AuthMethod::ClientSecretPost, Some(s)) => !used_basic && client.secret_matches(s),
+            (_, None) => false,
+        };
+        if !method_ok {
+            return Err(invalid("client authentication failed"));
+        }
+        Ok(client)
+    }
+}
+
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, TokenError> {
+    value
+        .as_deref()
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| TokenError::InvalidRequest(format!("{name} is required")))
+}
+
+fn grant_error(e: GrantError) -> TokenError {
+    TokenError::InvalidGrant(e.to_string())
+}
+
+/// RFC 8707 §2.2: a resource at the token endpoint must be one the grant covers.
+fn check_same_resource(resource: Option<&str>, grant: &Grant) -> Result<(), TokenError> {
+    match resource {
+        Some(r) if !constant_time_eq(r.as_bytes(), grant.audience.as_bytes()) => Err(
+            TokenError::InvalidTarget("resource differs from the one that was authorized".into()),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// RFC 6749 §6: a refresh may ask for less, never more.
+fn narrower_scope(requested: &str, granted: &str) -> Result<String, TokenError> {
+    let granted: Vec<&str> = granted.split_whitespace().collect();
+    let mut out: Vec<&str> = Vec::new();
+    for s in requested.split_whitespace() {
+        if !granted.contains(&s) {
+            return Err(TokenError::InvalidScope(format!("`{s}` was not granted")));
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    Ok(out.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_person_types_becomes_sub_and_email() {
+        assert_eq!(
+            Person::parse("  Ada@Example.org "),
+            Ok(Person {
+                sub: "ada@example.org".into(),
+                email: Some("ada@example.org".into())
+            })
+        );
+        assert_eq!(
+            Person::parse("Ada").map(|p| (p.sub, p.email)),
+            Ok(("ada".into(), None))
+        );
+        assert!(Person::parse("").is_err());
+        assert!(Person::parse(&"x".repeat(65)).is_err());
+        assert!(Person::parse("a\u{0}b").is_err());
+    }
+
+    #[test]
+    fn a_refresh_may_narrow_scope_but_not_widen_it() {
+        assert_eq!(
+            narrower_scope("openid", "openid email"),
+            Ok("openid".into())
+        );
+        assert!(narrower_scope("openid admin", "openid email").is_err());
+    }
+}

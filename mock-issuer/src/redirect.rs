@@ -1,0 +1,255 @@
+//! Redirect URIs: which may be registered, and when a requested one matches.
+//!
+//! - RFC 6749 §3.1.2: an absolute URI with no fragment.
+//! - OAuth 2.1 §1.5 / RFC 9700 §2.6: https, so codes never cross the network
+//!   in the clear; plain http only to the loopback interface, where a native
+//!   app listens (RFC 8252 §7.3, §8.3).
+//! - OAuth 2.1 §2.3.1 / RFC 9700 §4.1.3: matching is exact string
+//!   comparison, except that a loopback http redirect may use any port,
+//!   because a native app picks a free one when it starts (RFC 8252 §7.3).
+//!
+//! Private-use schemes (`com.example.app:/cb`, RFC 8252 §7.1) are refused for
+//! now: the hosts this issuer serves use https or loopback callbacks, and
+//! telling a native app's scheme from `javascript:` or `data:` needs rules of
+//! its own.
+
+use std::fmt;
+
+use url::{Host, Url};
+
+/// A redirect URI that passed the registration rules. Keeps the string as
+/// given, since matching compares strings, not normalised URLs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri {
+    raw: String,
+    url: Url,
+}
+
+/// Why a redirect URI cannot be registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedirectError {
+    #[error("must be an absolute URI ({0})")]
+    NotAbsolute(url::ParseError),
+    #[error("must not contain a fragment (RFC 6749 §3.1.2)")]
+    Fragment,
+    #[error("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https")]
+    HttpNotLoopback,
+    #[error("scheme `{0}` is not allowed; use https (or http to a loopback host)")]
+    Scheme(String),
+}
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<Self, RedirectError> {
+        let url = Url::parse(raw).map_err(RedirectError::NotAbsolute)?;
+        // `Url` drops an empty fragment ("…/cb#"), so look at the raw text too.
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(RedirectError::Fragment);
+        }
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            "http" => return Err(RedirectError::HttpNotLoopback),
+            other => return Err(RedirectError::Scheme(other.to_owned())),
+        }
+        Ok(Self {
+            raw: raw.to_owned(),
+            url,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Whether a redirect URI sent in an authorization or token request
+    /// matches this registered one.
+    pub fn matches(&self, requested: &str) -> bool {
+        if requested == self.raw {
+            return true;
+        }
+        if self.url.scheme() != "http" {
+            return false;
+        }
+        // Loopback http: everything but the port must be equal.
+        let Ok(requested) = Url::parse(requested) else {
+            return false;
+        };
+        if requested.fragment().is_some() || requested.as_str().contains('#') {
+            return false;
+        }
+        without_port(&self.url) == without_port(&requested)
+    }
+}
+
+impl fmt::Display for RedirectUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl serde::Serialize for RedirectUri {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.raw)
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        Some(Host::Domain(name)) => name == "localhost",
+        None => false,
+    }
+}
+
+fn without_port(url: &Url) -> Option<Url> {
+    let mut url = url.clone();
+    // Fails only for URLs that cannot have a port; those never match.
+    url.set_port(None).ok()?;
+    Some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &str) -> RedirectUri {
+        RedirectUri::parse(raw).expect(raw)
+    }
+
+    #[test]
+    fn an_https_callback_is_accepted() {
+        for raw in [
+            "https://claude.ai/api/mcp/auth_callback",
+            "https://app.example.com/cb?tenant=a",
+            "https://app.example.com:8443/cb",
+        ] {
+            assert_eq!(parse(raw).as_str(), raw);
+        }
+    }
+
+    #[test]
+    fn http_is_accepted_for_each_loopback_host() {
+        for raw in [
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:33418/cb",
+            "http://[::1]:8080/cb",
+            "http://localhost:6274/oauth/callback",
+        ] {
+            assert_eq!(parse(raw).as_str(), raw);
+        }
+    }
+
+    #[test]
+    fn http_to_a_non_loopback_host_is_refused() {
+        for raw in [
+            "http://claude.ai/api/mcp/auth_callback",
+            "http://127.0.0.2/cb",
+            "http://localhost.evil.example/cb",
+            "http://10.0.0.1/cb",
+        ] {
+            assert_eq!(
+                RedirectUri::parse(raw),
+                Err(RedirectError::HttpNotLoopback),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_relative_uri_is_refused() {
+        for raw in ["/cb", "cb", "//claude.ai/cb", ""] {
+            assert!(
+                matches!(RedirectUri::parse(raw), Err(RedirectError::NotAbsolute(_))),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fragment_is_refused() {
+        for raw in [
+            "https://app.example.com/cb#x",
+            "https://app.example.com/cb#",
+        ] {
+            assert_eq!(
+                RedirectUri::parse(raw),
+                Err(RedirectError::Fragment),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn script_data_file_and_other_schemes_are_refused() {
+        for (raw, scheme) in [
+            ("javascript:alert(1)", "javascript"),
+            ("data:text/html,<script>alert(1)</script>", "data"),
+            ("file:///etc/passwd", "file"),
+            ("ftp://example.com/cb", "ftp"),
+            // Private-use schemes: refused for now (see the module doc).
+            ("com.example.app:/oauth2redirect", "com.example.app"),
+        ] {
+            assert_eq!(
+                RedirectUri::parse(raw),
+                Err(RedirectError::Scheme(scheme.into())),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_https_redirect_matches_only_the_exact_string() {
+        let registered = parse("https://claude.ai/api/mcp/auth_callback");
+        assert!(registered.matches("https://claude.ai/api/mcp/auth_callback"));
+        for other in [
+            "https://claude.ai/api/mcp/auth_callback/",
+            "https://claude.ai/api/mcp/auth_callback?x=1",
+            "https://claude.ai:443/api/mcp/auth_callback",
+            "https://claude.ai:8443/api/mcp/auth_callback",
+            "https://CLAUDE.ai/api/mcp/auth_callback",
+            "https://claude.ai/api/mcp/auth_callback#x",
+            "https://claude.ai.evil.example/api/mcp/auth_callback",
+            "http://claude.ai/api/mcp/auth_callback",
+        ] {
+            assert!(!registered.matches(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn a_loopback_http_redirect_matches_on_any_port() {
+        let registered = parse("http://127.0.0.1:8080/cb?x=1");
+        assert!(registered.matches("http://127.0.0.1:8080/cb?x=1"));
+        assert!(registered.matches("http://127.0.0.1:51004/cb?x=1"));
+        assert!(registered.matches("http://127.0.0.1/cb?x=1"));
+        let registered = parse("http://localhost/callback");
+        assert!(registered.matches("http://localhost:6274/callback"));
+        let registered = parse("http://[::1]/cb");
+        assert!(registered.matches("http://[::1]:9999/cb"));
+    }
+
+    #[test]
+    fn a_loopback_http_redirect_still_needs_equal_scheme_host_path_and_query() {
+        let registered = parse("http://127.0.0.1:8080/cb?x=1");
+        for other in [
+            "https://127.0.0.1:8080/cb?x=1",
+            "http://localhost:8080/cb?x=1",
+            "http://[::1]:8080/cb?x=1",
+            "http://127.0.0.1:8080/other?x=1",
+            "http://127.0.0.1:8080/cb",
+            "http://127.0.0.1:8080/cb?x=2",
+            "http://127.0.0.1:8080/cb?x=1#frag",
+            "http://user@127.0.0.1:8080/cb?x=1",
+            "not a url",
+        ] {
+            assert!(!registered.matches(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn the_port_exception_is_only_for_loopback_http() {
+        // https on loopback is matched exactly, like any https redirect.
+        let registered = parse("https://localhost:8443/cb");
+        assert!(!registered.matches("https://localhost:9443/cb"));
+    }
+}
