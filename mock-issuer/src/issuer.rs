@@ -463,6 +463,245 @@ mod tests {
         assert!(Person::parse("a\u{0}b").is_err());
     }
 
+    fn open(dir: &std::path::Path) -> Issuer {
+        let settings = IssuerSettings {
+            issuer: "http://127.0.0.1:9000".into(),
+            state_dir: dir.to_owned(),
+            auto_approve: false,
+            fixed_user: None,
+            default_audience: Some("http://127.0.0.1:8000/mcp".into()),
+            access_ttl: Duration::from_secs(600),
+            refresh_ttl: Duration::from_secs(3600),
+            allow_loopback_documents: false,
+        };
+        Issuer::open(settings, 1_000).expect("issuer opens")
+    }
+
+    fn register(issuer: &Issuer, body: Value) -> Value {
+        let request: RegistrationRequest = serde_json::from_value(body).expect("request");
+        issuer.register(request, 1_000).expect("registered")
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> TokenForm {
+        let text: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        serde_json::from_value(Value::Object(
+            url::form_urlencoded::parse(text.as_bytes())
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect(),
+        ))
+        .expect("form")
+    }
+
+    #[test]
+    fn an_issuer_url_with_a_trailing_slash_or_path_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for bad in [
+            "http://127.0.0.1:9000/",
+            "http://127.0.0.1:9000/tenant",
+            "ftp://x",
+        ] {
+            let mut settings = open(dir.path()).settings;
+            settings.issuer = bad.into();
+            assert!(
+                matches!(Issuer::open(settings, 0), Err(StartError::IssuerUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn client_credentials_needs_the_right_secret_in_the_registered_way() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuer = open(dir.path());
+        let reg = register(
+            &issuer,
+            serde_json::json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "client_secret_post"}),
+        );
+        let id = reg["client_id"].as_str().expect("id");
+        let secret = reg["client_secret"].as_str().expect("secret");
+        let ok = issuer
+            .token(
+                form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id),
+                    ("client_secret", secret),
+                ]),
+                None,
+                1_001,
+            )
+            .await
+            .expect("token");
+        assert_eq!(ok.token_type, "Bearer");
+        assert!(ok.refresh_token.is_none());
+        let wrong = issuer
+            .token(
+                form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id),
+                    ("client_secret", "nope"),
+                ]),
+                None,
+                1_001,
+            )
+            .await;
+        assert_eq!(wrong.map_err(|e| e.code()), Err("invalid_client"));
+        // Registered for the body, so Basic is refused even with the right secret.
+        let basic = issuer
+            .token(
+                form(&[("grant_type", "client_credentials")]),
+                Some((id.into(), secret.into())),
+                1_001,
+            )
+            .await;
+        assert_eq!(basic.map_err(|e| e.code()), Err("invalid_client"));
+    }
+
+    #[tokio::test]
+    async fn unknown_clients_are_told_to_register_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuer = open(dir.path());
+        let result = issuer
+            .token(
+                form(&[
+                    ("grant_type", "authorization_code"),
+                    ("client_id", "dcr_gone"),
+                    ("code", "x"),
+                ]),
+                None,
+                1,
+            )
+            .await;
+        let error = result.expect_err("unknown client");
+        assert_eq!((error.code(), error.status()), ("invalid_client", 401));
+        assert!(error.to_string().contains("register again"));
+    }
+
+    #[tokio::test]
+    async fn a_public_client_cannot_use_client_credentials_or_unknown_grants() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuer = open(dir.path());
+        let reg = register(
+            &issuer,
+            serde_json::json!({"redirect_uris": ["https://claude.ai/api/mcp/auth_callback"], "token_endpoint_auth_method": "none"}),
+        );
+        let id = reg["client_id"].as_str().expect("id");
+        let cc = issuer
+            .token(
+                form(&[("grant_type", "client_credentials"), ("client_id", id)]),
+                None,
+                1,
+            )
+            .await;
+        assert_eq!(cc.map_err(|e| e.code()), Err("unauthorized_client"));
+        let password = issuer
+            .token(
+                form(&[("grant_type", "password"), ("client_id", id)]),
+                None,
+                1,
+            )
+            .await;
+        assert_eq!(
+            password.map_err(|e| e.code()),
+            Err("unsupported_grant_type")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_full_code_flow_and_refresh_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let issuer = open(dir.path());
+        let reg = register(
+            &issuer,
+            serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none",
+                               "grant_types": ["authorization_code", "refresh_token"]}),
+        );
+        let id = reg["client_id"].as_str().expect("id").to_owned();
+        let params = AuthorizeParams {
+            response_type: Some("code".into()),
+            client_id: Some(id.clone()),
+            redirect_uri: Some("http://127.0.0.1:5555/cb".into()),
+            state: Some("s".into()),
+            code_challenge: Some("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into()),
+            code_challenge_method: Some("S256".into()),
+            scope: Some("openid".into()),
+            resource: Some("https://app.example/mcp".into()),
+        };
+        let request = issuer.check_authorize(&params, 1_000).await.expect("valid");
+        let person = Person::parse("Ada").expect("person");
+        let location = url::Url::parse(&issuer.approve(&request, &person, 1_000)).expect("url");
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code");
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let exchange = |code: String, resource: &'static str| {
+            form(&[
+                ("grant_type", "authorization_code"),
+                ("client_id", &id),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:5555/cb"),
+                ("code_verifier", verifier),
+                ("resource", resource),
+            ])
+        };
+        let tokens = issuer
+            .token(
+                exchange(code.clone(), "https://app.example/mcp"),
+                None,
+                1_001,
+            )
+            .await
+            .expect("tokens");
+        let claims = jsonwebtoken::dangerous::insecure_decode::<crate::tokens::AccessClaims>(
+            &tokens.access_token,
+        )
+        .expect("claims")
+        .claims;
+        assert_eq!(
+            (
+                claims.aud.as_str(),
+                claims.sub.as_str(),
+                claims.iss.as_str()
+            ),
+            ("https://app.example/mcp", "ada", "http://127.0.0.1:9000")
+        );
+        assert_eq!(claims.exp - claims.iat, 600);
+        let replay = issuer
+            .token(exchange(code, "https://app.example/mcp"), None, 1_002)
+            .await;
+        assert_eq!(replay.map_err(|e| e.code()), Err("invalid_grant"));
+
+        let refresh = tokens.refresh_token.expect("a refresh token");
+        let rotated = issuer
+            .token(
+                form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &id),
+                    ("refresh_token", &refresh),
+                ]),
+                None,
+                1_003,
+            )
+            .await
+            .expect("rotated");
+        assert_ne!(rotated.refresh_token.as_deref(), Some(refresh.as_str()));
+        let reused = issuer
+            .token(
+                form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &id),
+                    ("refresh_token", &refresh),
+                ]),
+                None,
+                1_004,
+            )
+            .await;
+        assert_eq!(reused.map_err(|e| e.code()), Err("invalid_grant"));
+    }
+
     #[test]
     fn a_refresh_may_narrow_scope_but_not_widen_it() {
         assert_eq!(
