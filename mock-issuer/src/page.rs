@@ -116,11 +116,17 @@ pub fn consent(
 
 /// An error that must not go back to the client.
 pub fn error(message: &str) -> String {
+    // Protocol messages start lower-case; a page's sentence should not.
+    let mut chars = message.chars();
+    let sentence: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
     layout(
         "Sign-in error",
         &format!(
             "<h1>Sign-in cannot continue</h1><div class=\"card\"><p class=\"error\">{}</p></div>",
-            escape(message)
+            escape(&sentence)
         ),
     )
 }

@@ -160,18 +160,20 @@ async fn the_sign_in_page_works_through_its_form() {
     let app = gateway_for(&issuer).await;
     let http = no_redirects();
 
-    let registered: Value = http
+    // A browser client (CORS) registers as a chat host's backend would.
+    let registered = http
         .post(format!("{issuer}/oauth/register"))
+        .header("origin", "http://localhost:6274")
         .json(
             &json!({"redirect_uris": ["http://127.0.0.1:7777/cb"], "client_name": "Form Test",
                       "token_endpoint_auth_method": "none"}),
         )
         .send()
         .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
+        .expect("register");
+    assert_eq!(registered.status(), 201);
+    assert_eq!(registered.headers()["access-control-allow-origin"], "*");
+    let registered: Value = registered.json().await.expect("json");
     let client_id = registered["client_id"]
         .as_str()
         .expect("client_id")

@@ -215,6 +215,48 @@ async fn the_stateless_revision_is_served() {
     assert_eq!(item["item"]["id"], "a2");
 }
 
+/// A browser client on an allowed origin can preflight /mcp and read the
+/// 401 challenge (CORS), so browser-based hosts can start sign-in.
+#[tokio::test]
+async fn browser_clients_can_preflight_and_read_the_challenge() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &app.url)
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,mcp-protocol-version",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("mcp-protocol-version"),
+        "{allowed}"
+    );
+    let refused = client
+        .post(&app.url)
+        .header("origin", "http://localhost:6274")
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["access-control-allow-origin"], "*");
+    let exposed = refused.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap_or_default();
+    assert!(exposed.contains("www-authenticate"), "{exposed}");
+}
+
 /// /healthz and /readyz answer for operators.
 #[tokio::test]
 async fn probes_answer() {

@@ -10,12 +10,13 @@ use std::sync::Arc;
 use axum::{
     Form, Json, Router,
     extract::{Query, State, rejection::FormRejection, rejection::JsonRejection},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::Deserialize;
+use tower_http::cors::{Any, CorsLayer};
 
 use self::error::Rejection;
 use crate::{
@@ -42,6 +43,19 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         )
         .route("/oauth/token", post(token))
         .with_state(issuer)
+        .layer(cors())
+}
+
+/// Browser-based clients (the MCP Inspector) discover, register and redeem
+/// codes from their own origin. Nothing here rides on cookies, so any
+/// origin may call; the consent page itself is a navigation, not a fetch.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::WWW_AUTHENTICATE])
+        .max_age(std::time::Duration::from_secs(600))
 }
 
 async fn metadata(State(issuer): State<Arc<Issuer>>) -> impl IntoResponse {
