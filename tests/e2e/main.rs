@@ -4,6 +4,7 @@
 
 mod auth;
 mod faults;
+mod logs;
 mod oauth;
 mod packs;
 mod tools;

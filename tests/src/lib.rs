@@ -24,6 +24,41 @@ use tokio_util::sync::CancellationToken;
 pub use db::{Backend, TestDb};
 pub use issuer::{Claims, TestIssuer};
 
+/// Everything logged by the gateway and the issuer (every level) and by
+/// rmcp (info and up) while this test binary runs. Installed once.
+pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    use std::sync::{Arc, LazyLock, Mutex};
+    static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "gateway=trace,mock_issuer=trace,rmcp=info",
+            ))
+            .with_ansi(false)
+            .with_writer(move || LogWriter(sink.clone()))
+            .finish();
+        let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
+        buffer
+    });
+    LOGS.clone()
+}
+
+struct LogWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The workspace root, for the shipped packs.
 pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
