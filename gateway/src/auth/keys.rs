@@ -83,18 +83,15 @@ impl KeyStore {
 
     /// The key for `kid`, fetching the key set when it is missing or stale.
     pub async fn key(&self, kid: &str) -> Result<DecodingKey, KeyError> {
-        let (hit, fresh) = self.lookup(kid);
-        match (hit, fresh) {
-            (Some(key), true) => return Ok(key),
-            (None, _) if !self.may_fetch() => return Err(self.miss()),
-            _ => {}
+        if let Some(answer) = self.answer_from_cache(kid) {
+            return answer;
         }
         let _guard = self.fetching.lock().await;
         // Someone may have fetched while we waited.
-        let (hit, fresh) = self.lookup(kid);
-        if fresh && hit.is_some() || (hit.is_none() && !self.may_fetch()) {
-            return hit.ok_or_else(|| self.miss());
+        if let Some(answer) = self.answer_from_cache(kid) {
+            return answer;
         }
+        let (hit, _) = self.lookup(kid);
         match self.refresh().await {
             Ok(()) => self.lookup(kid).0.ok_or(KeyError::UnknownKid),
             Err(problem) => {
@@ -106,6 +103,17 @@ impl KeyStore {
                     None => Err(KeyError::Unavailable(problem)),
                 }
             }
+        }
+    }
+
+    /// The answer without fetching: a fresh key, or — when the rate limit
+    /// forbids a fetch — a stale key or a miss. `None` means: fetch.
+    fn answer_from_cache(&self, kid: &str) -> Option<Result<DecodingKey, KeyError>> {
+        let (hit, fresh) = self.lookup(kid);
+        match hit {
+            Some(key) if fresh || !self.may_fetch() => Some(Ok(key)),
+            None if !self.may_fetch() => Some(Err(self.miss())),
+            _ => None,
         }
     }
 
@@ -296,9 +304,36 @@ mod tests {
         );
     }
 
+    const N: &str = "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw";
+
+    #[tokio::test]
+    async fn a_stale_key_keeps_working_while_the_issuer_is_down() {
+        // Nothing listens on port 9: the refresh fails fast.
+        let store = KeyStore::new(
+            Url::parse("http://127.0.0.1:9").expect("url"),
+            None,
+            Duration::from_secs(3600),
+        );
+        {
+            let mut cache = store.cache.write().expect("lock");
+            let key = DecodingKey::from_rsa_components(N, "AQAB").expect("key");
+            cache.keys = Arc::new(HashMap::from([("k1".to_owned(), key)]));
+            cache.fetched_at = Instant::now().checked_sub(MAX_AGE + Duration::from_secs(1));
+        }
+        // Stale: one refresh is tried, fails, and the cached key still answers.
+        assert!(store.key("k1").await.is_ok());
+        let tried = store.cache.read().expect("lock").tried_at;
+        assert!(tried.is_some());
+        // Within the rate limit no further fetch is tried: same answer, same attempt time.
+        assert!(store.key("k1").await.is_ok());
+        assert_eq!(store.cache.read().expect("lock").tried_at, tried);
+        // An unknown kid, with keys held, is simply unknown.
+        assert!(matches!(store.key("k2").await, Err(KeyError::UnknownKid)));
+    }
+
     #[test]
     fn only_rs256_signing_keys_with_a_kid_are_kept() {
-        let n = "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw";
+        let n = N;
         let set: JwkSet = serde_json::from_value(serde_json::json!({"keys": [
             {"kty": "RSA", "kid": "good", "use": "sig", "alg": "RS256", "n": n, "e": "AQAB"},
             {"kty": "RSA", "kid": "enc", "use": "enc", "n": n, "e": "AQAB"},
