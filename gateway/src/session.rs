@@ -40,6 +40,9 @@ pub enum SessionError {
     Expired,
     #[error("the session token belongs to another user")]
     OtherUser,
+    /// Valid, but its user is no longer in the store (a reset database).
+    #[error("the session's user is no longer on record")]
+    UserGone,
 }
 
 /// Issues and checks session tokens.

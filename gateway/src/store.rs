@@ -34,6 +34,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("could not migrate the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A save for a `sub` with no `users` row (the store was reset under a live session).
+    #[error("the user is not on record")]
+    UnknownUser,
     #[error("could not create the database folder {path}")]
     Folder {
         path: String,
@@ -217,8 +220,8 @@ impl Store {
         let state = Json(state);
         let written = on_pool!(self, pool => {
             let row = match expected_version {
-                None => Some(sqlx::query(SAVE_ANY).bind(sub).bind(state).bind(now).fetch_one(pool).await?),
-                Some(0) => sqlx::query(SAVE_FIRST).bind(sub).bind(state).bind(now).fetch_optional(pool).await?,
+                None => Some(sqlx::query(SAVE_ANY).bind(sub).bind(state).bind(now).fetch_one(pool).await.map_err(classify)?),
+                Some(0) => sqlx::query(SAVE_FIRST).bind(sub).bind(state).bind(now).fetch_optional(pool).await.map_err(classify)?,
                 Some(v) => sqlx::query(SAVE_IF_VERSION)
                     .bind(sub).bind(state).bind(now).bind(v)
                     .fetch_optional(pool).await?,
@@ -252,6 +255,14 @@ impl Store {
             Self::Sqlite(_) => "sqlite",
             Self::Postgres(_) => "postgres",
         }
+    }
+}
+
+/// A foreign-key failure on save means the user row is gone, not that the store is.
+fn classify(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::UnknownUser,
+        _ => StoreError::Database(error),
     }
 }
 

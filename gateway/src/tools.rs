@@ -251,6 +251,9 @@ impl IntoCallToolResult for ToolFailure {
 
 impl From<StoreError> for ToolFailure {
     fn from(error: StoreError) -> Self {
+        if matches!(error, StoreError::UnknownUser) {
+            return Self::Session(SessionError::UserGone);
+        }
         // Logged once here with its cause chain; the model gets the plain message.
         tracing::error!(error = %error_chain(&error), "store failure; tool answers fail-closed");
         Self::Store
@@ -400,7 +403,7 @@ impl Connector {
         match self.state.store.user(&who.subject).await? {
             Some(user) => self.gated(ProfileResult { user }),
             // The session outlived the user's row (a reset store): check in again.
-            None => Err(ToolFailure::Session(SessionError::OtherUser)),
+            None => Err(ToolFailure::Session(SessionError::UserGone)),
         }
     }
 

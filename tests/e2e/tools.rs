@@ -409,3 +409,46 @@ async fn bad_arguments_are_refused() {
         );
     }
 }
+
+/// A store reset under a live session is not a store failure: the session
+/// is refused with SESSION_REQUIRED, and a new begin_session mends it.
+#[tokio::test]
+async fn a_session_whose_user_vanished_must_check_in_again() {
+    for backend in backends() {
+        let app = spawn_app(AppOptions::on(backend)).await;
+        let (client, s) = app.signed_in("alice").await;
+        let delete = "DELETE FROM users WHERE id = 'alice'";
+        match &app.db.url {
+            gateway::config::DatabaseUrl::Sqlite(path) => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .foreign_keys(true);
+                let pool = sqlx::SqlitePool::connect_with(options)
+                    .await
+                    .expect("side connection");
+                sqlx::query(delete).execute(&pool).await.expect("delete");
+            }
+            gateway::config::DatabaseUrl::Postgres(url) => {
+                let pool = sqlx::PgPool::connect(url).await.expect("side connection");
+                sqlx::query(delete).execute(&pool).await.expect("delete");
+            }
+        }
+        for (tool, args) in [
+            ("user_save_state", json!({"session": s, "state": {"n": 1}})),
+            ("user_get_profile", json!({"session": s})),
+        ] {
+            let text = client.call(tool, args).await.err();
+            assert!(
+                text.starts_with("SESSION_REQUIRED") && text.contains("no longer on record"),
+                "{backend:?} {tool}: {text}"
+            );
+        }
+        let again = client.call("begin_session", json!({})).await.ok();
+        let s = again["session"].clone();
+        let saved = client
+            .call("user_save_state", json!({"session": s, "state": {"n": 1}}))
+            .await
+            .ok();
+        assert_eq!(saved["version"], 1);
+    }
+}
