@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use e2e::{AppOptions, Backend, TestDb, spawn_app_with};
+use e2e::{AppOptions, Backend, spawn_app};
 use serde_json::json;
 
 fn mint(state_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
@@ -24,14 +24,7 @@ fn mint(state_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
 async fn minted_tokens_verify_against_the_running_issuer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let issuer = e2e::spawn_mock_issuer(dir.path(), false, None).await;
-    let mut options = AppOptions::on(Backend::Sqlite);
-    options.issuer = Some(issuer.clone());
-    let app = spawn_app_with(
-        options,
-        e2e::TestIssuer::start().await,
-        TestDb::fresh(Backend::Sqlite).await,
-    )
-    .await;
+    let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
     let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "begin_session", "arguments": {}}});
 

@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use e2e::{
-    AppOptions, Backend, Claims, TestDb, TestIssuer, captured_logs, spawn_app, spawn_app_with,
-    spawn_mock_issuer,
-};
+use e2e::{AppOptions, Backend, Claims, captured_logs, spawn_app, spawn_mock_issuer};
 use serde_json::{Value, json};
 
 fn call(name: &str, arguments: Value) -> Value {
@@ -76,20 +73,8 @@ async fn codes_and_tokens_never_reach_the_issuer_logs() {
     let logs = captured_logs();
     let state = tempfile::tempdir().expect("tempdir");
     let issuer = spawn_mock_issuer(state.path(), false, None).await;
-    let app = spawn_app_with(
-        {
-            let mut o = AppOptions::on(Backend::Sqlite);
-            o.issuer = Some(issuer.clone());
-            o
-        },
-        TestIssuer::start().await,
-        TestDb::fresh(Backend::Sqlite).await,
-    )
-    .await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
+    let http = e2e::no_redirects();
     let registered: Value = http
         .post(format!("{issuer}/oauth/register"))
         .json(&json!({"redirect_uris": ["http://127.0.0.1:7777/cb"], "token_endpoint_auth_method": "client_secret_post",
@@ -109,10 +94,7 @@ async fn codes_and_tokens_never_reach_the_issuer_logs() {
         ("response_type", "code"),
         ("client_id", client_id.as_str()),
         ("redirect_uri", "http://127.0.0.1:7777/cb"),
-        (
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        ),
+        ("code_challenge", e2e::PKCE_CHALLENGE),
         ("code_challenge_method", "S256"),
         ("resource", app.url.as_str()),
         ("who", "Logan"),
@@ -135,10 +117,7 @@ async fn codes_and_tokens_never_reach_the_issuer_logs() {
             ("redirect_uri", "http://127.0.0.1:7777/cb"),
             ("client_id", &client_id),
             ("client_secret", &secret),
-            (
-                "code_verifier",
-                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
-            ),
+            ("code_verifier", e2e::PKCE_VERIFIER),
         ])
         .send()
         .await

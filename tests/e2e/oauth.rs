@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use e2e::{AppOptions, Backend, TestDb, TestIssuer, spawn_app_with, spawn_mock_issuer};
+use e2e::{
+    AppOptions, Backend, PKCE_CHALLENGE, PKCE_VERIFIER, no_redirects, spawn_app, spawn_mock_issuer,
+};
 use rmcp::{
     ServiceExt,
     transport::{
@@ -14,25 +16,6 @@ use rmcp::{
 };
 use serde_json::{Value, json};
 
-/// A gateway that trusts the mock issuer at `issuer`.
-async fn gateway_for(issuer: &str) -> e2e::TestApp {
-    let mut options = AppOptions::on(Backend::Sqlite);
-    options.issuer = Some(issuer.to_owned());
-    spawn_app_with(
-        options,
-        TestIssuer::start().await,
-        TestDb::fresh(Backend::Sqlite).await,
-    )
-    .await
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
-}
-
 /// No token → 401 → protected resource metadata → issuer discovery →
 /// dynamic registration → PKCE authorization (auto-approved) → code
 /// exchange → begin_session and a gated tool, then a refresh.
@@ -40,7 +23,7 @@ fn no_redirects() -> reqwest::Client {
 async fn rmcp_oauth_client_signs_in_like_a_chat_host() {
     let state = tempfile::tempdir().expect("tempdir");
     let issuer = spawn_mock_issuer(state.path(), true, Some("Ada@Example.org")).await;
-    let app = gateway_for(&issuer).await;
+    let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
 
     // 1. Unauthenticated: the 401 challenge starts everything.
     let Err(error) = ().serve(StreamableHttpClientTransport::from_uri(app.url.clone())).await
@@ -157,7 +140,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
 async fn the_sign_in_page_works_through_its_form() {
     let state = tempfile::tempdir().expect("tempdir");
     let issuer = spawn_mock_issuer(state.path(), false, None).await;
-    let app = gateway_for(&issuer).await;
+    let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
     let http = no_redirects();
 
     // A browser client (CORS) registers as a chat host's backend would.
@@ -179,8 +162,7 @@ async fn the_sign_in_page_works_through_its_form() {
         .expect("client_id")
         .to_owned();
 
-    let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-    let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+    let (verifier, challenge) = (PKCE_VERIFIER, PKCE_CHALLENGE);
     let page = http
         .get(format!("{issuer}/oauth/authorize"))
         .query(&[
@@ -332,10 +314,7 @@ async fn a_client_id_metadata_document_is_fetched_and_checked() {
                 ("response_type", "code".to_owned()),
                 ("client_id", client_id),
                 ("redirect_uri", "http://127.0.0.1:7777/cb".to_owned()),
-                (
-                    "code_challenge",
-                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".to_owned(),
-                ),
+                ("code_challenge", PKCE_CHALLENGE.to_owned()),
                 ("code_challenge_method", "S256".to_owned()),
                 ("resource", "http://127.0.0.1:8000/mcp".to_owned()),
             ])

@@ -97,6 +97,12 @@ impl AppOptions {
             issuer: None,
         }
     }
+
+    /// Trust the real mock issuer at `issuer` instead of the stand-in.
+    pub fn trusting(mut self, issuer: &str) -> Self {
+        self.issuer = Some(issuer.to_owned());
+        self
+    }
 }
 
 /// A running gateway with its own database and issuer.
@@ -143,6 +149,19 @@ pub async fn spawn_mock_issuer(
     let issuer = app.issuer().issuer().to_owned();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     issuer
+}
+
+/// RFC 7636 Appendix B: a PKCE verifier and its S256 challenge.
+pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// An HTTP client that shows redirects instead of following them, as a
+/// test of an authorization server needs.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
 }
 
 /// The [`Config`] a test gateway runs on, as `main` would build it from the environment.
