@@ -8,12 +8,11 @@ use std::{
     sync::RwLock,
 };
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use crate::registration::AuthMethod;
 use crate::{
+    digest::{constant_time_eq, sha256_b64url},
     keys::{KeyError, write_private},
     redirect::RedirectUri,
     tokens::random_token,
@@ -61,16 +60,11 @@ impl Client {
     pub fn secret_matches(&self, secret: &str) -> bool {
         match &self.secret_sha256 {
             Some(expected) => {
-                let got = B64.encode(Sha256::digest(secret.as_bytes()));
-                constant_time_eq(got.as_bytes(), expected.as_bytes())
+                constant_time_eq(sha256_b64url(secret).as_bytes(), expected.as_bytes())
             }
             None => false,
         }
     }
-}
-
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What registration decided, ready to be stored.
@@ -134,9 +128,7 @@ impl ClientStore {
         let secret = (new.auth_method != AuthMethod::None).then(|| random_token(32));
         let client = Client {
             client_id: format!("dcr_{}", random_token(16)),
-            secret_sha256: secret
-                .as_ref()
-                .map(|s| B64.encode(Sha256::digest(s.as_bytes()))),
+            secret_sha256: secret.as_ref().map(|s| sha256_b64url(s)),
             redirect_uris: new.redirect_uris,
             client_name: new.client_name,
             auth_method: new.auth_method,

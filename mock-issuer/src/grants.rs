@@ -10,10 +10,7 @@
 
 use std::{collections::HashMap, sync::Mutex};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use sha2::{Digest, Sha256};
-
-use crate::{pkce::CodeChallenge, tokens::random_token};
+use crate::{digest::sha256_b64url as digest, pkce::CodeChallenge, tokens::random_token};
 
 /// How long an authorization code can be redeemed.
 pub const CODE_LIFETIME: i64 = 60;
@@ -74,10 +71,6 @@ struct Refresh {
     live: HashMap<String, RefreshEntry>,
     /// Rotated-out token hash → family, to detect reuse.
     spent: HashMap<String, String>,
-}
-
-fn digest(token: &str) -> String {
-    B64.encode(Sha256::digest(token.as_bytes()))
 }
 
 impl Grants {

@@ -10,7 +10,8 @@ use url::Url;
 use crate::{
     authorize::{self, AuthorizeError, AuthorizeParams, Policy, ValidRequest, redirect_with},
     cimd::{CimdError, MetadataDocuments},
-    clients::{AuthMethod, Client, ClientStore, NewClient, constant_time_eq},
+    clients::{AuthMethod, Client, ClientStore, NewClient},
+    digest::constant_time_eq,
     exchange::{TokenError, TokenForm, TokenResponse},
     grants::{Grant, GrantError, Grants},
     keys::{KeyError, KeyRing},

@@ -17,6 +17,7 @@
 //! - [`tokens`]: RS256 access tokens (RFC 9068 profile).
 //! - [`clients`]: registered clients, persisted across restarts.
 //! - [`cimd`]: client ID metadata documents, fetched with SSRF guards.
+//! - [`digest`]: SHA-256 for stored secrets and S256, constant-time comparison.
 //! - [`authorize`]: the authorization request checks (RFC 6749 §4.1, OAuth 2.1).
 //! - [`grants`]: single-use codes, rotating refresh tokens (RFC 9700 §4.14).
 //! - [`exchange`]: the token endpoint's wire types and errors (RFC 6749 §5).
@@ -34,6 +35,7 @@ pub mod authorize;
 pub mod cimd;
 pub mod clients;
 pub mod config;
+pub mod digest;
 pub mod exchange;
 pub mod grants;
 pub mod http;

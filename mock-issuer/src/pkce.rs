@@ -11,8 +11,7 @@
 //! `plain` (§4.2) is refused: it offers no protection if the authorization
 //! request leaks, and OAuth 2.1 allows servers to drop it.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
-use sha2::{Digest, Sha256};
+use crate::digest::{constant_time_eq, sha256_b64url};
 
 /// The only method accepted.
 pub const S256: &str = "S256";
@@ -61,8 +60,7 @@ impl CodeChallenge {
         if !is_valid_verifier(verifier) {
             return false;
         }
-        let computed = B64.encode(Sha256::digest(verifier.as_bytes()));
-        constant_time_eq(computed.as_bytes(), self.0.as_bytes())
+        constant_time_eq(sha256_b64url(verifier).as_bytes(), self.0.as_bytes())
     }
 }
 
@@ -72,16 +70,6 @@ fn is_valid_verifier(verifier: &str) -> bool {
         && verifier
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// Compares without an early exit, so the time taken does not reveal how
-/// many leading bytes matched. Lengths are not secret here (both sides are
-/// 43-character encodings), so a length mismatch may return at once.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -162,41 +150,32 @@ mod tests {
         // A 42-character verifier whose hash is stored as the challenge:
         // only the syntax rule can refuse it.
         let short = "a".repeat(42);
-        let challenge = CodeChallenge(B64.encode(Sha256::digest(short.as_bytes())));
+        let challenge = CodeChallenge(sha256_b64url(&short));
         assert!(!challenge.verify(&short));
         let ok = "a".repeat(43);
-        let challenge = CodeChallenge(B64.encode(Sha256::digest(ok.as_bytes())));
+        let challenge = CodeChallenge(sha256_b64url(&ok));
         assert!(challenge.verify(&ok));
     }
 
     #[test]
     fn a_verifier_longer_than_128_characters_is_refused() {
         let long = "a".repeat(129);
-        let challenge = CodeChallenge(B64.encode(Sha256::digest(long.as_bytes())));
+        let challenge = CodeChallenge(sha256_b64url(&long));
         assert!(!challenge.verify(&long));
         let ok = "a".repeat(128);
-        let challenge = CodeChallenge(B64.encode(Sha256::digest(ok.as_bytes())));
+        let challenge = CodeChallenge(sha256_b64url(&ok));
         assert!(challenge.verify(&ok));
     }
 
     #[test]
     fn a_verifier_may_use_only_unreserved_characters() {
         let ok = format!("{}-._~", "a".repeat(40));
-        let challenge = CodeChallenge(B64.encode(Sha256::digest(ok.as_bytes())));
+        let challenge = CodeChallenge(sha256_b64url(&ok));
         assert!(challenge.verify(&ok));
         for bad_char in ['+', '/', '=', ' ', '%', 'é'] {
             let bad = format!("{}{bad_char}", "a".repeat(43));
-            let challenge = CodeChallenge(B64.encode(Sha256::digest(bad.as_bytes())));
+            let challenge = CodeChallenge(sha256_b64url(&bad));
             assert!(!challenge.verify(&bad), "{bad_char:?}");
         }
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_slices() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"xbc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
-        assert!(constant_time_eq(b"", b""));
     }
 }
