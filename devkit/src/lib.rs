@@ -1,9 +1,28 @@
 //! The `devkit` command line.
 //!
+//! - [`up`]: `devkit up`, the gateway and the issuer on one origin behind a
+//!   tunnel. It uses [`bootstrap`] (what a fresh clone lacks), [`tunnel`]
+//!   (cloudflared), [`verify`] (the check from outside) and [`banner`].
+//! - [`doctor`]: `devkit doctor`, what is missing or wrong, one line each.
 //! - [`mint`]: `devkit mint-token`, tokens signed with the issuer's persisted key.
-//!
-//! `devkit up` and `devkit doctor` come next (their issue); until then run
-//! the gateway with `cargo run -p gateway` and the issuer with
-//! `cargo run -p mock-issuer`.
 
+pub mod banner;
+pub mod bootstrap;
+pub mod doctor;
 pub mod mint;
+pub mod tunnel;
+pub mod up;
+pub mod verify;
+
+/// An error and its causes on one line: drivers hide the useful part
+/// (refused, DNS, TLS) in the source chain.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,6 +1,8 @@
 //! `devkit`: the Connector Devkit command line.
 
 use clap::{Parser, Subcommand};
+use devkit::{doctor, up};
+use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -15,6 +17,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start the app with sign-in on, behind a public tunnel, and print its connector URL.
+    Up(up::UpArgs),
+    /// Check .env, the secret, the database, the domain pack, cloudflared, the port and the keys.
+    Doctor(doctor::DoctorArgs),
     /// Print an access token signed with the local issuer's key (stdout: the token only).
     MintToken(devkit::mint::MintArgs),
 }
@@ -32,6 +38,33 @@ fn main() -> std::process::ExitCode {
         Command::MintToken(args) => {
             devkit::mint::mint_token(&args, chrono::Utc::now().timestamp()).map(|t| println!("{t}"))
         }
+        Command::Up(args) => runtime().and_then(|rt| {
+            // stdout carries the banner alone; logs go to stderr.
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn,sqlx=warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            rt.block_on(up::run(args))
+        }),
+        Command::Doctor(args) => runtime().and_then(|rt| {
+            let checks = rt.block_on(doctor::run(&args));
+            for check in &checks {
+                println!("{check}");
+            }
+            match checks
+                .iter()
+                .filter(|c| c.verdict == doctor::Verdict::Fail)
+                .count()
+            {
+                0 => Ok(()),
+                n => Err(anyhow::anyhow!(
+                    "{n} check(s) failed; fix them before `devkit up`"
+                )),
+            }
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -40,4 +73,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -258,6 +258,58 @@ impl Store {
     }
 }
 
+/// How far a database's schema is, read without changing anything
+/// (`devkit doctor`); [`Store::connect`] applies what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaStatus {
+    /// The SQLite file does not exist yet; the first start creates it.
+    NotCreated,
+    /// `applied` of the `known` migrations have run.
+    Migrated { applied: usize, known: usize },
+}
+
+pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError> {
+    const APPLIED: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+    // A fresh database has no migrations table: nothing applied yet.
+    let applied = |r: Result<i64, sqlx::Error>| match r {
+        Ok(n) => Ok(usize::try_from(n).unwrap_or_default()),
+        Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(0),
+        Err(e) => Err(StoreError::Database(e)),
+    };
+    match url {
+        DatabaseUrl::Sqlite(path) => {
+            if !path.exists() {
+                return Ok(SchemaStatus::NotCreated);
+            }
+            let options = SqliteConnectOptions::new().filename(path).read_only(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options)
+                .await?;
+            let count = applied(sqlx::query_scalar(APPLIED).fetch_one(&pool).await)?;
+            pool.close().await;
+            Ok(SchemaStatus::Migrated {
+                applied: count,
+                known: SQLITE_MIGRATIONS.iter().count(),
+            })
+        }
+        DatabaseUrl::Postgres(url) => {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            let count = applied(sqlx::query_scalar(APPLIED).fetch_one(&pool).await)?;
+            pool.close().await;
+            Ok(SchemaStatus::Migrated {
+                applied: count,
+                known: POSTGRES_MIGRATIONS.iter().count(),
+            })
+        }
+    }
+}
+
 /// A foreign-key failure on save means the user row is gone, not that the store is.
 fn classify(error: sqlx::Error) -> StoreError {
     match &error {

@@ -75,6 +75,8 @@ impl IssuerConfig {
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
             allow_loopback_documents: self.allow_loopback_documents,
+            // Run alone, the issuer is local; `devkit up` sets one for tunnels.
+            passcode: None,
         }
     }
 }

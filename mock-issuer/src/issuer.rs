@@ -16,6 +16,7 @@ use crate::{
     grants::{Grant, GrantError, Grants},
     keys::{KeyError, KeyRing},
     metadata::AuthorizationServerMetadata,
+    passcode::{Passcode, PasscodeError, PasscodeGate},
     registration::{self, RegistrationError, RegistrationRequest},
     tokens::{self, TokenRequest},
 };
@@ -39,6 +40,8 @@ pub struct IssuerSettings {
     pub refresh_ttl: Duration,
     /// Tests only: accept `http://127.0.0.1` client metadata documents.
     pub allow_loopback_documents: bool,
+    /// Ask for this code before approving a sign-in (`devkit up` through a tunnel).
+    pub passcode: Option<Passcode>,
 }
 
 /// The person who approved a request.
@@ -75,6 +78,7 @@ pub struct Issuer {
     documents: MetadataDocuments,
     grants: Grants,
     policy: Policy,
+    passcode: Option<PasscodeGate>,
 }
 
 /// Why the issuer could not start.
@@ -84,6 +88,8 @@ pub enum StartError {
     IssuerUrl(String),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error("auto-approve and a sign-in passcode cannot both be on")]
+    AutoApproveWithPasscode,
 }
 
 impl Issuer {
@@ -98,6 +104,9 @@ impl Issuer {
                     && !settings.issuer.ends_with('/')
             })
             .ok_or_else(|| StartError::IssuerUrl(settings.issuer.clone()))?;
+        if settings.auto_approve && settings.passcode.is_some() {
+            return Err(StartError::AutoApproveWithPasscode);
+        }
         let keys = KeyRing::load_or_create(&settings.state_dir, now)?;
         let clients = ClientStore::load(&settings.state_dir)?;
         let policy = Policy {
@@ -111,12 +120,26 @@ impl Issuer {
             clients,
             grants: Grants::default(),
             policy,
+            passcode: settings.passcode.as_ref().map(PasscodeGate::new),
             settings,
         })
     }
 
     pub fn issuer(&self) -> &str {
         &self.settings.issuer
+    }
+
+    /// Whether approving a sign-in needs the terminal's passcode.
+    pub fn asks_passcode(&self) -> bool {
+        self.passcode.is_some()
+    }
+
+    /// Checks the passcode typed on the sign-in page, when one is asked for.
+    pub fn check_passcode(&self, guess: Option<&str>, now: i64) -> Result<(), PasscodeError> {
+        match &self.passcode {
+            None => Ok(()),
+            Some(gate) => gate.check(guess.unwrap_or_default(), now),
+        }
     }
 
     pub fn metadata(&self) -> AuthorizationServerMetadata {
@@ -474,6 +497,7 @@ mod tests {
             access_ttl: Duration::from_secs(600),
             refresh_ttl: Duration::from_secs(3600),
             allow_loopback_documents: false,
+            passcode: None,
         };
         Issuer::open(settings, 1_000).expect("issuer opens")
     }

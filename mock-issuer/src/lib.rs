@@ -23,7 +23,8 @@
 //! - [`exchange`]: the token endpoint's wire types and errors (RFC 6749 §5).
 //! - [`issuer`]: [`issuer::Issuer`], which ties them together.
 //!
-//! And the edges: [`page`] (the sign-in and consent HTML), [`http`] (the
+//! And the edges: [`page`] (the sign-in and consent HTML), [`passcode`]
+//! (the gate on it while `devkit up` runs through a tunnel), [`http`] (the
 //! axum routes), [`config`] and [`startup`] (running it alone).
 //!
 //! # Why hand-written
@@ -43,6 +44,7 @@ pub mod issuer;
 pub mod keys;
 pub mod metadata;
 pub mod page;
+pub mod passcode;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use e2e::{
-    AppOptions, Backend, PKCE_CHALLENGE, PKCE_VERIFIER, no_redirects, spawn_app, spawn_mock_issuer,
+    AppOptions, Backend, PKCE_CHALLENGE, PKCE_VERIFIER, hidden_fields, no_redirects, spawn_app,
+    spawn_mock_issuer,
 };
 use rmcp::{
     ServiceExt,
@@ -114,24 +115,6 @@ async fn rmcp_oauth_client_signs_in_like_a_chat_host() {
         .call("user_get_state", json!({"session": session}))
         .await;
     assert!(!state_after.is_error(), "{}", state_after.text());
-}
-
-/// Values of the hidden inputs of an HTML form, unescaped.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .filter_map(|rest| {
-            let name = rest.split("name=\"").nth(1)?.split('"').next()?;
-            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
-            let value = value
-                .replace("&quot;", "\"")
-                .replace("&#39;", "'")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&");
-            Some((name.to_owned(), value))
-        })
-        .collect()
 }
 
 /// The sign-in page through its real form: a person types a name and

@@ -266,6 +266,24 @@ impl TestApp {
     }
 }
 
+/// Values of the hidden inputs of an HTML form, unescaped.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.split("name=\"").nth(1)?.split('"').next()?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            let value = value
+                .replace("&quot;", "\"")
+                .replace("&#39;", "'")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&amp;", "&");
+            Some((name.to_owned(), value))
+        })
+        .collect()
+}
+
 /// The rmcp client with typed helpers.
 pub struct McpClient(pub RunningService<RoleClient, ()>);
 

@@ -24,6 +24,7 @@ use crate::{
     exchange::{TokenError, TokenForm},
     issuer::{DEFAULT_TEST_USER, Issuer, Person},
     page::{self, ConsentOptions},
+    passcode::PasscodeError,
     registration::{RegistrationError, RegistrationRequest},
 };
 
@@ -121,7 +122,7 @@ async fn authorize_page(
     }
     let options = ConsentOptions {
         problem: None,
-        ask_passcode: false,
+        ask_passcode: issuer.asks_passcode(),
         fixed_user: settings.fixed_user.as_deref(),
     };
     Ok(no_store(
@@ -136,6 +137,8 @@ struct Decision {
     params: AuthorizeParams,
     #[serde(default)]
     who: Option<String>,
+    #[serde(default)]
+    passcode: Option<String>,
     decision: String,
 }
 
@@ -153,6 +156,24 @@ async fn authorize_decision(
     if decision.decision != "approve" {
         return Ok(Redirect::to(&issuer.deny(&request)).into_response());
     }
+    // The form again, saying what was wrong; what was typed is not echoed.
+    let again = |status: StatusCode, problem: &str| {
+        let options = ConsentOptions {
+            problem: Some(problem),
+            ask_passcode: issuer.asks_passcode(),
+            fixed_user: issuer.settings.fixed_user.as_deref(),
+        };
+        let page = page::consent(&decision.params, &request, &options);
+        Ok(no_store((status, Html(page)).into_response()))
+    };
+    if let Err(refused) = issuer.check_passcode(decision.passcode.as_deref(), now()) {
+        tracing::warn!(client_id = %request.client.client_id, "sign-in refused: {refused}");
+        let status = match refused {
+            PasscodeError::Wrong { .. } => StatusCode::FORBIDDEN,
+            PasscodeError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
+        };
+        return again(status, &refused.to_string());
+    }
     let who = match (&issuer.settings.fixed_user, &decision.who) {
         (Some(fixed), _) => fixed.clone(),
         (None, Some(who)) => who.clone(),
@@ -160,17 +181,7 @@ async fn authorize_decision(
     };
     let person = match Person::parse(&who) {
         Ok(person) => person,
-        Err(problem) => {
-            let options = ConsentOptions {
-                problem: Some(&problem),
-                ask_passcode: false,
-                fixed_user: None,
-            };
-            let page = page::consent(&decision.params, &request, &options);
-            return Ok(no_store(
-                (StatusCode::BAD_REQUEST, Html(page)).into_response(),
-            ));
-        }
+        Err(problem) => return again(StatusCode::BAD_REQUEST, &problem),
     };
     tracing::info!(client_id = %request.client.client_id, sub = %person.sub, "sign-in approved");
     Ok(Redirect::to(&issuer.approve(&request, &person, now())).into_response())

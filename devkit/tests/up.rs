@@ -1,0 +1,721 @@
+//! `devkit up` and `devkit doctor` as a person runs them: the real binary as a
+//! child process, in a fresh folder, with stand-in `cloudflared` executables
+//! first on `PATH` (no machine here reaches Cloudflare).
+
+use std::{
+    collections::HashMap,
+    ffi::OsString,
+    io::{BufRead, BufReader, Read},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use e2e::{McpClient, hidden_fields, no_redirects, workspace_dir};
+use rmcp::{
+    ServiceExt,
+    transport::{
+        StreamableHttpClientTransport,
+        auth::{AuthClient, AuthorizationRequest, OAuthState},
+        streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use url::Url;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Settings a developer's shell might hold that would change what is tested.
+const SCRUBBED: [&str; 12] = [
+    "DATABASE_URL",
+    "SESSION_SIGNING_SECRET",
+    "RESOURCE_URL",
+    "AUTH_ISSUER",
+    "AUTH_JWKS_URL",
+    "AUTH_AUDIENCE",
+    "AUTH_DISABLED",
+    "ISSUER_URL",
+    "ISSUER_STATE_DIR",
+    "ISSUER_AUTO_APPROVE",
+    "CLOUDFLARED",
+    "DEVKIT_TEST_LOOPBACK_TUNNEL",
+];
+
+/// Which stand-in `cloudflared` is on `PATH`, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cloudflared {
+    Missing,
+    StandIn(&'static str),
+}
+
+/// A `devkit` child process and everything it printed so far.
+struct Devkit {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    folder: TempDir,
+}
+
+impl Devkit {
+    fn start(args: &[&str], cloudflared: Cloudflared) -> Self {
+        Self::start_in(
+            tempfile::tempdir().expect("tempdir"),
+            args,
+            cloudflared,
+            &[],
+        )
+    }
+
+    fn start_in(
+        folder: TempDir,
+        args: &[&str],
+        cloudflared: Cloudflared,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_devkit"));
+        command
+            .args(args)
+            .current_dir(folder.path())
+            .env("APP_DIR", workspace_dir().join("seed"))
+            .env("RUST_LOG", "info")
+            .env("PATH", search_path(cloudflared))
+            .env("STANDIN_PID_FILE", folder.path().join("cloudflared.pid"))
+            .env("STANDIN_LOG", folder.path().join("cloudflared.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for name in SCRUBBED {
+            command.env_remove(name);
+        }
+        if let Cloudflared::StandIn(mode) = cloudflared {
+            command
+                .env("STANDIN_MODE", mode)
+                .env("DEVKIT_TEST_LOOPBACK_TUNNEL", "1");
+        }
+        command.envs(env.iter().copied());
+        let mut child = command.spawn().expect("devkit starts");
+        let stdout = collect(child.stdout.take().expect("stdout"));
+        let stderr = collect(child.stderr.take().expect("stderr"));
+        Self {
+            child,
+            stdout,
+            stderr,
+            folder,
+        }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "--- stdout\n{}\n--- stderr\n{}",
+            self.stdout.lock().expect("lock"),
+            self.stderr.lock().expect("lock")
+        )
+    }
+
+    /// Waits for the banner and returns its `Label  value` lines.
+    fn banner(&mut self) -> HashMap<String, String> {
+        let started = Instant::now();
+        loop {
+            let text = self.stdout.lock().expect("lock").clone();
+            if text.contains("Ctrl-C stops everything") {
+                return text
+                    .lines()
+                    .filter_map(|line| {
+                        let (label, value) = line.trim().split_once("  ")?;
+                        let value = value.trim().split("   ").next()?;
+                        Some((label.trim().to_owned(), value.trim().to_owned()))
+                    })
+                    .collect();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "devkit exited ({status}) before its banner\n{}",
+                    self.output()
+                );
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "no banner within {WAIT:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the readers take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "devkit did not exit within {WAIT:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The stand-in's PID, as it wrote it.
+    fn cloudflared_pid(&self) -> u32 {
+        let path = self.folder.path().join("cloudflared.pid");
+        let started = Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path)
+                && let Ok(pid) = text.trim().parse()
+            {
+                return pid;
+            }
+            assert!(started.elapsed() < WAIT, "the stand-in never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn forwarded_connections(&self) -> usize {
+        std::fs::read_to_string(self.folder.path().join("cloudflared.log"))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Devkit {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let text = Arc::new(Mutex::new(String::new()));
+    let sink = text.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut text = sink.lock().expect("lock");
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+    text
+}
+
+/// `PATH` with the stand-in first, or without any `cloudflared` at all.
+fn search_path(cloudflared: Cloudflared) -> OsString {
+    let standins = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/standins");
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&rest)
+        .filter(|dir| !dir.join("cloudflared").exists())
+        .collect();
+    if cloudflared != Cloudflared::Missing {
+        dirs.insert(0, standins);
+    }
+    std::env::join_paths(dirs).expect("PATH")
+}
+
+/// Is the process gone (not even a zombie)?
+fn process_gone(pid: u32) -> bool {
+    let started = Instant::now();
+    loop {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        match state {
+            Err(_) => return true,
+            Ok(stat) if started.elapsed() > Duration::from_secs(5) => {
+                eprintln!("still there: {stat}");
+                return false;
+            }
+            Ok(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// The whole sign-in as a chat host does it, through `connector`, with the
+/// person typing `who` (and the passcode, when the page asks).
+async fn sign_in(connector: &Url, who: &str, passcode: Option<&str>) -> McpClient {
+    let challenge =
+        match ().serve(StreamableHttpClientTransport::from_uri(connector.as_str())).await {
+            Err(error) => error.auth_challenge().expect("a 401 challenge").to_owned(),
+            Ok(_) => panic!("an unauthenticated client must be refused"),
+        };
+    let redirect_uri = "http://127.0.0.1:1/callback";
+    let mut oauth = OAuthState::new(connector.as_str(), None)
+        .await
+        .expect("oauth state");
+    oauth
+        .start_authorization(
+            AuthorizationRequest::new(redirect_uri)
+                .with_client_name("devkit up test host")
+                .with_challenge(challenge),
+        )
+        .await
+        .expect("discovery and registration");
+    let authorize = oauth.get_authorization_url().await.expect("authorize url");
+    assert!(
+        authorize.starts_with(connector.origin().ascii_serialization().as_str()),
+        "the issuer shares the connector's origin: {authorize}"
+    );
+    let http = no_redirects();
+    let page = http.get(&authorize).send().await.expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert_eq!(
+        html.contains("name=\"passcode\""),
+        passcode.is_some(),
+        "{html}"
+    );
+    let mut form = hidden_fields(&html);
+    form.push(("who".into(), who.into()));
+    form.push(("decision".into(), "approve".into()));
+    if let Some(code) = passcode {
+        form.push(("passcode".into(), code.into()));
+    }
+    let post_to = connector.join("/oauth/authorize").expect("url");
+    let answer = http
+        .post(post_to)
+        .form(&form)
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(
+        answer.status(),
+        303,
+        "{}",
+        answer.text().await.unwrap_or_default()
+    );
+    let location = answer.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    oauth
+        .handle_callback_url(&location)
+        .await
+        .expect("code exchange");
+    let manager = oauth.into_authorization_manager().expect("authorized");
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(reqwest::Client::default(), manager),
+        StreamableHttpClientTransportConfig::with_uri(connector.as_str()),
+    );
+    McpClient(().serve(transport).await.expect("authenticated client"))
+}
+
+fn url(text: &str) -> Url {
+    Url::parse(text).unwrap_or_else(|e| panic!("`{text}`: {e}"))
+}
+
+/// The quick start, locally: a fresh folder gets `.devkit/` and a secret in
+/// `.env`, sign-in is on and works with rmcp's OAuth client through the real
+/// form, and a restart keeps the secret and the saved state.
+#[tokio::test]
+async fn up_without_a_tunnel_signs_in_end_to_end() {
+    let mut devkit = Devkit::start(&["up", "--no-tunnel", "--port", "0"], Cloudflared::Missing);
+    let banner = devkit.banner();
+    let connector = url(&banner["Connector URL"]);
+    assert_eq!(connector.path(), "/mcp");
+    assert!(!banner.contains_key("Passcode"), "no passcode locally");
+    assert_eq!(banner["Database"], "sqlite://.devkit/gateway.db");
+
+    let env = std::fs::read_to_string(devkit.folder.path().join(".env")).expect(".env made");
+    let secret_line = env
+        .lines()
+        .find(|l| l.starts_with("SESSION_SIGNING_SECRET="))
+        .expect("a secret")
+        .to_owned();
+    assert!(devkit.folder.path().join(".devkit/gateway.db").exists());
+
+    let client = sign_in(&connector, "Ada", None).await;
+    let start = client.call("begin_session", json!({})).await.ok();
+    assert_eq!(start["user"]["id"], "ada");
+    let session = start["session"].clone();
+    let saved = client
+        .call(
+            "user_save_state",
+            json!({"session": session, "state": {"at": "a3"}}),
+        )
+        .await
+        .ok();
+    assert_eq!(saved["version"], 1);
+    drop(client);
+
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success(), "{}", devkit.output());
+    let logs = devkit.output();
+    assert!(!logs.contains(secret_line.trim_start_matches("SESSION_SIGNING_SECRET=")));
+
+    // Again in the same folder: the secret is kept, the state is still there.
+    let folder = std::mem::replace(&mut devkit.folder, tempfile::tempdir().expect("tempdir"));
+    let mut again = Devkit::start_in(
+        folder,
+        &["up", "--no-tunnel", "--port", "0"],
+        Cloudflared::Missing,
+        &[],
+    );
+    let connector = url(&again.banner()["Connector URL"]);
+    let env = std::fs::read_to_string(again.folder.path().join(".env")).expect(".env");
+    assert_eq!(env.matches("SESSION_SIGNING_SECRET=").count(), 1, "{env}");
+    assert!(env.contains(&secret_line));
+    let client = sign_in(&connector, "ada", None).await;
+    let session = client.call("begin_session", json!({})).await.ok()["session"].clone();
+    let state = client
+        .call("user_get_state", json!({"session": session}))
+        .await
+        .ok();
+    assert_eq!(state["state"], json!({"at": "a3"}), "{state}");
+    again.signal("TERM");
+    assert!(again.wait_exit().success(), "{}", again.output());
+}
+
+/// Through a (stand-in) tunnel: the public URL is found in cloudflared's
+/// banner, checked through the forwarder, named by the metadata, and the
+/// sign-in page asks for the terminal's passcode. Ctrl-C leaves no process.
+#[tokio::test]
+async fn up_through_a_tunnel_asks_for_the_passcode() {
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::StandIn("forward"));
+    let banner = devkit.banner();
+    let connector = url(&banner["Connector URL"]);
+    let local = url(&banner["Local URL"]);
+    assert_ne!(
+        connector.port(),
+        local.port(),
+        "the public URL is the tunnel's"
+    );
+    let passcode = banner["Passcode"].clone();
+    assert_eq!(passcode.len(), 6);
+    assert!(
+        devkit.forwarded_connections() > 0,
+        "devkit checked the connector through the tunnel\n{}",
+        devkit.output()
+    );
+    assert!(
+        !devkit.stderr.lock().expect("lock").contains(&passcode),
+        "the passcode is on the banner only"
+    );
+
+    let metadata: Value = reqwest::get(
+        connector
+            .join("/.well-known/oauth-protected-resource/mcp")
+            .expect("url"),
+    )
+    .await
+    .expect("metadata")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(metadata["resource"], connector.as_str());
+    assert_eq!(
+        metadata["authorization_servers"][0],
+        connector.origin().ascii_serialization()
+    );
+
+    // A wrong passcode is refused with the page again; the right one signs in.
+    let wrong = wrong_passcode_answer(&connector).await;
+    assert_eq!(wrong.0, 403);
+    assert!(wrong.1.contains("wrong passcode"), "{}", wrong.1);
+    let client = sign_in(&connector, "grace@example.org", Some(&passcode)).await;
+    let start = client.call("begin_session", json!({})).await.ok();
+    assert_eq!(start["user"]["email"], "grace@example.org");
+    drop(client);
+
+    let pid = devkit.cloudflared_pid();
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success(), "{}", devkit.output());
+    assert!(process_gone(pid), "cloudflared {pid} outlived devkit up");
+}
+
+/// Registers, opens the sign-in page and approves with a wrong passcode.
+async fn wrong_passcode_answer(connector: &Url) -> (u16, String) {
+    let http = no_redirects();
+    let registered: Value = http
+        .post(connector.join("/oauth/register").expect("url"))
+        .json(&json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let page = http
+        .get(connector.join("/oauth/authorize").expect("url"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", registered["client_id"].as_str().expect("id")),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("code_challenge", e2e::PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("resource", connector.as_str()),
+        ])
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    let mut form = hidden_fields(&page);
+    form.extend([
+        ("who".to_owned(), "mallory".to_owned()),
+        ("passcode".to_owned(), "not-it".to_owned()),
+        ("decision".to_owned(), "approve".to_owned()),
+    ]);
+    let answer = http
+        .post(connector.join("/oauth/authorize").expect("url"))
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
+    (answer.status().as_u16(), answer.text().await.expect("html"))
+}
+
+/// `--open-signin` drops the passcode; `--auth-disabled` drops sign-in.
+#[tokio::test]
+async fn open_signin_and_auth_disabled_through_a_tunnel() {
+    let mut devkit = Devkit::start(
+        &["up", "--port", "0", "--open-signin"],
+        Cloudflared::StandIn("forward"),
+    );
+    let banner = devkit.banner();
+    assert!(!banner.contains_key("Passcode"));
+    let client = sign_in(&url(&banner["Connector URL"]), "lin", None).await;
+    assert_eq!(
+        client.call("begin_session", json!({})).await.ok()["user"]["id"],
+        "lin"
+    );
+    drop(client);
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success());
+
+    let mut devkit = Devkit::start(
+        &["up", "--port", "0", "--auth-disabled"],
+        Cloudflared::StandIn("forward"),
+    );
+    let banner = devkit.banner();
+    assert!(banner["Sign-in"].starts_with("OFF"), "{banner:?}");
+    let client = McpClient(
+        ().serve(StreamableHttpClientTransport::from_uri(
+            banner["Connector URL"].as_str(),
+        ))
+        .await
+        .expect("no sign-in needed"),
+    );
+    assert_eq!(
+        client.call("begin_session", json!({})).await.ok()["user"]["id"],
+        "demo-user"
+    );
+    drop(client);
+    assert!(devkit.output().contains("AUTH_DISABLED"), "a loud warning");
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success());
+}
+
+#[test]
+fn a_rate_limited_tunnel_is_explained() {
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::StandIn("ratelimit"));
+    let status = devkit.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let output = devkit.output();
+    assert!(
+        output.contains("rate-limiting new quick tunnels"),
+        "{output}"
+    );
+    assert!(output.contains("429 Too Many Requests"), "{output}");
+    assert!(process_gone(devkit.cloudflared_pid()));
+}
+
+#[test]
+fn a_tunnel_that_gives_no_url_times_out_and_is_ended() {
+    let mut devkit = Devkit::start(
+        &["up", "--port", "0", "--tunnel-timeout", "2s"],
+        Cloudflared::StandIn("silent"),
+    );
+    let pid = devkit.cloudflared_pid();
+    let status = devkit.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    assert!(
+        devkit
+            .output()
+            .contains("cloudflared gave no public URL within 2s"),
+        "{}",
+        devkit.output()
+    );
+    assert!(process_gone(pid), "the silent cloudflared was left running");
+}
+
+#[test]
+fn a_tunnel_killed_mid_run_ends_devkit_with_the_reason() {
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::StandIn("forward"));
+    devkit.banner();
+    let pid = devkit.cloudflared_pid();
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = devkit.wait_exit();
+    assert_eq!(status.code(), Some(1));
+    let output = devkit.output();
+    assert!(output.contains("cloudflared stopped"), "{output}");
+    assert!(output.contains("run `devkit up` again"), "{output}");
+    assert!(process_gone(pid));
+}
+
+#[test]
+fn without_cloudflared_it_runs_locally_and_says_how_to_install() {
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::Missing);
+    let banner = devkit.banner();
+    assert!(banner["Connector URL"].starts_with("http://127.0.0.1:"));
+    let output = devkit.output();
+    assert!(output.contains("cloudflared is not installed"), "{output}");
+    assert!(output.contains("brew install cloudflared"), "{output}");
+    assert!(
+        output.contains("needs a public URL: install cloudflared"),
+        "{output}"
+    );
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success());
+}
+
+/// Every failure is one line on stderr and a non-zero exit.
+#[test]
+fn failures_exit_non_zero_with_one_line() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port().to_string();
+    let mut cases: Vec<(Devkit, &str)> = vec![(
+        Devkit::start(
+            &["up", "--no-tunnel", "--port", &port],
+            Cloudflared::Missing,
+        ),
+        "is in use",
+    )];
+    let bad_db = tempfile::tempdir().expect("tempdir");
+    cases.push((
+        Devkit::start_in(
+            bad_db,
+            &["up", "--no-tunnel", "--port", "0"],
+            Cloudflared::Missing,
+            &[("DATABASE_URL", "mysql://nope")],
+        ),
+        "DATABASE_URL",
+    ));
+    let bad_pack = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(bad_pack.path().join("pack")).expect("mkdir");
+    std::fs::write(bad_pack.path().join("pack/pack.json"), "{ not json").expect("write");
+    let pack_dir = bad_pack.path().join("pack").display().to_string();
+    cases.push((
+        Devkit::start_in(
+            bad_pack,
+            &["up", "--no-tunnel", "--port", "0"],
+            Cloudflared::Missing,
+            &[("APP_DIR", &pack_dir)],
+        ),
+        "pack.json",
+    ));
+    let bad_env = tempfile::tempdir().expect("tempdir");
+    std::fs::write(bad_env.path().join(".env"), "this line is not a setting\n").expect("write");
+    cases.push((
+        Devkit::start_in(
+            bad_env,
+            &["up", "--no-tunnel", "--port", "0"],
+            Cloudflared::Missing,
+            &[],
+        ),
+        "cannot read .env",
+    ));
+    for (mut devkit, expected) in cases {
+        let status = devkit.wait_exit();
+        let stderr = devkit.stderr.lock().expect("lock").clone();
+        assert_eq!(status.code(), Some(1), "{}", devkit.output());
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("devkit: ") && last.contains(expected),
+            "expected one line about `{expected}`, got:\n{stderr}"
+        );
+    }
+    drop(held);
+}
+
+/// `devkit doctor` on a fresh folder: notes for what `up` will make, ok for
+/// the rest, exit 0; a weak secret and a taken port are failures, exit 1.
+#[test]
+fn doctor_reports_one_line_per_check() {
+    let held = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let taken = held.local_addr().expect("addr").port().to_string();
+    let free = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("addr").port().to_string()
+    };
+    let mut fresh = Devkit::start(
+        &["doctor", "--port", &free],
+        Cloudflared::StandIn("forward"),
+    );
+    let status = fresh.wait_exit();
+    let out = fresh.stdout.lock().expect("lock").clone();
+    assert!(status.success(), "{}", fresh.output());
+    assert_eq!(out.lines().count(), 7, "{out}");
+    assert!(out.contains("note  .env"), "{out}");
+    assert!(
+        out.contains("ok    domain pack   Reading Room (14 articles)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ok    cloudflared   cloudflared version 2026.11.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("note  database      sqlite://.devkit/gateway.db does not exist yet"),
+        "{out}"
+    );
+
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::write(folder.path().join(".env"), "SESSION_SIGNING_SECRET=short\n").expect("write");
+    let mut weak = Devkit::start_in(
+        folder,
+        &["doctor", "--port", &taken],
+        Cloudflared::Missing,
+        &[],
+    );
+    let status = weak.wait_exit();
+    let out = weak.stdout.lock().expect("lock").clone();
+    assert_eq!(status.code(), Some(1), "{}", weak.output());
+    assert!(out.contains("FAIL  session secret"), "{out}");
+    assert!(out.contains("FAIL  port"), "{out}");
+    assert!(out.contains("note  cloudflared   not on PATH"), "{out}");
+    drop(held);
+}
+
+/// After `devkit up` has run once, doctor finds the database migrated and the keys readable.
+#[test]
+fn doctor_after_up_finds_the_database_and_keys() {
+    let mut devkit = Devkit::start(&["up", "--no-tunnel", "--port", "0"], Cloudflared::Missing);
+    devkit.banner();
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success());
+    let folder = std::mem::replace(&mut devkit.folder, tempfile::tempdir().expect("tempdir"));
+    let mut doctor = Devkit::start_in(
+        folder,
+        &["doctor", "--port", "0"],
+        Cloudflared::Missing,
+        &[],
+    );
+    assert!(doctor.wait_exit().success(), "{}", doctor.output());
+    let out = doctor.stdout.lock().expect("lock").clone();
+    assert!(out.contains("ok    .env"), "{out}");
+    assert!(
+        out.contains(
+            "ok    database      sqlite://.devkit/gateway.db reachable, schema up to date"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("ok    issuer keys"), "{out}");
+    assert!(out.contains("ok    session secret 64 bytes"), "{out}");
+}
