@@ -217,6 +217,26 @@ async fn an_unknown_kid_triggers_a_jwks_refetch() {
     );
 }
 
+/// Verified tokens are remembered (no RSA per call), but not past their key:
+/// once the issuer stops publishing key A, a token it signed that was
+/// accepted a moment ago is refused.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_its_key_is_withdrawn() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let old = app.token_for("alice");
+    for _ in 0..2 {
+        assert_eq!(app.post_mcp(Some(&old), &tools_list()).await.status(), 200);
+    }
+    app.issuer.rotate_to(KEY_B.clone());
+    app.issuer.withdraw("key-a");
+    // A key-B token makes the gateway refetch, and the set it gets lacks key A.
+    let new = app.token_for("alice");
+    assert_eq!(app.post_mcp(Some(&new), &tools_list()).await.status(), 200);
+    let response = app.post_mcp(Some(&old), &tools_list()).await;
+    assert_eq!(response.status(), 401);
+    assert!(challenge(&response).contains("invalid_token"));
+}
+
 /// The token is read from one Authorization header only: not the query, not twice.
 #[tokio::test]
 async fn tokens_are_read_from_one_header_only() {

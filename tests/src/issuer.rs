@@ -156,6 +156,14 @@ impl TestIssuer {
         *self.signing.write().expect("lock") = key;
     }
 
+    /// Stops publishing the key `kid` (a rotation's grace period is over).
+    pub fn withdraw(&self, kid: &str) {
+        self.published
+            .write()
+            .expect("lock")
+            .retain(|k| k.kid != kid);
+    }
+
     /// A token signed with the current key.
     pub fn mint(&self, claims: &Claims) -> String {
         let key = self.signing.read().expect("lock").clone();

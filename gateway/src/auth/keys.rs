@@ -106,6 +106,15 @@ impl KeyStore {
         }
     }
 
+    /// Whether `kid` is in the key set held now (fresh or stale), without fetching.
+    pub fn publishes(&self, kid: &str) -> bool {
+        self.cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys
+            .contains_key(kid)
+    }
+
     /// The answer without fetching: a fresh key, or — when the rate limit
     /// forbids a fetch — a stale key or a miss. `None` means: fetch.
     fn answer_from_cache(&self, kid: &str) -> Option<Result<DecodingKey, KeyError>> {

@@ -10,13 +10,18 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::Deserialize;
 
-use super::keys::{KeyError, KeyStore};
+use super::{
+    keys::{KeyError, KeyStore},
+    verified::VerifiedTokens,
+};
 use crate::identity::Identity;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY: Duration = Duration::from_secs(30);
 /// Longest bearer token read; real ones are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Verified tokens remembered; a host reuses one token for an hour of calls.
+const REMEMBERED_TOKENS: usize = 10_000;
 
 /// Why a token was refused. [`TokenError::is_unavailable`] separates "we
 /// could not check" (503) from "this token is bad" (401).
@@ -62,6 +67,7 @@ impl TokenError {
 struct Claims {
     iss: String,
     sub: String,
+    exp: i64,
     iat: Option<i64>,
     #[serde(default)]
     email: Option<String>,
@@ -75,6 +81,7 @@ pub struct TokenVerifier {
     keys: KeyStore,
     validation: Validation,
     required_scopes: Vec<String>,
+    verified: VerifiedTokens,
 }
 
 impl TokenVerifier {
@@ -89,6 +96,7 @@ impl TokenVerifier {
             keys,
             validation,
             required_scopes,
+            verified: VerifiedTokens::new(REMEMBERED_TOKENS),
         }
     }
 
@@ -96,11 +104,28 @@ impl TokenVerifier {
         &self.required_scopes
     }
 
-    /// The four checks, then scopes. `now` is unix seconds.
+    /// The four checks, then scopes. `now` is unix seconds. A token that
+    /// passed before is answered from memory, expiry and key still checked.
     pub async fn verify(&self, token: &str, now: i64) -> Result<Identity, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
+        if let Some(identity) = self
+            .verified
+            .get(token, now, |kid| self.keys.publishes(kid))
+        {
+            return Ok(identity);
+        }
+        let (identity, kid, exp) = self.verify_fully(token, now).await?;
+        self.verified.insert(token, identity.clone(), kid, exp, now);
+        Ok(identity)
+    }
+
+    async fn verify_fully(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(Identity, String, i64), TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
             ErrorKind::InvalidAlgorithmName | ErrorKind::MissingAlgorithm => TokenError::Algorithm,
             _ => TokenError::Malformed,
@@ -147,11 +172,12 @@ impl TokenVerifier {
         if !self.required_scopes.iter().all(|s| scopes.contains(s)) {
             return Err(TokenError::InsufficientScope);
         }
-        Ok(Identity {
+        let identity = Identity {
             issuer: claims.iss,
             subject: claims.sub,
             email: claims.email,
             scopes,
-        })
+        };
+        Ok((identity, kid, claims.exp))
     }
 }

@@ -1,23 +1,28 @@
 //! The two-table memory: `users` and `user_state`, on SQLite or Postgres.
 //!
 //! One SQL text serves both engines (numbered parameters, `ON CONFLICT`,
-//! `RETURNING`); [`on_pool!`] expands each query once per driver. Every
-//! write is one statement, so a save is atomic on its own, and a versioned
-//! save checks the version in the same statement that writes, so of two
-//! racing writers exactly one wins.
+//! `RETURNING`); [`on_pool!`] and [`on_writer!`] expand each query once per
+//! driver. Every write is one statement, so a save is atomic on its own, and
+//! a versioned save checks the version in the same statement that writes, so
+//! of two racing writers exactly one wins. On SQLite the writes go through
+//! one [`writer::Writer`], which commits them in groups (see there why).
+
+mod writer;
 
 use std::{str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sqlx::{
-    Row,
+    ConnectOptions, Row,
     postgres::{PgPool, PgPoolOptions},
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
     types::Json,
 };
+
+use self::writer::Writer;
 
 use crate::config::DatabaseUrl;
 
@@ -73,10 +78,10 @@ pub enum SaveOutcome {
     Stale { current_version: i64 },
 }
 
-/// A pool on one of the two engines.
+/// A pool on one of the two engines (and SQLite's one writer).
 #[derive(Debug, Clone)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite { pool: SqlitePool, writer: Writer },
     Postgres(PgPool),
 }
 
@@ -84,8 +89,26 @@ pub enum Store {
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            Store::Sqlite($pool) => $body,
+            Store::Sqlite { pool: $pool, .. } => $body,
             Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs one write (a query with owned parameters) and binds `$row` to its
+/// optional `RETURNING` row: on SQLite through the writer, on Postgres on
+/// the pool, whose concurrent commits already share WAL flushes.
+macro_rules! on_writer {
+    ($store:expr, $row:ident = $query:expr => $body:expr) => {
+        match $store {
+            Store::Sqlite { writer, .. } => {
+                let $row = writer.write($query).await;
+                $body
+            }
+            Store::Postgres(pool) => {
+                let $row = $query.fetch_optional(pool).await;
+                $body
+            }
         }
     };
 }
@@ -144,10 +167,11 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await?;
                 SQLITE_MIGRATIONS.run(&pool).await?;
-                Self::Sqlite(pool)
+                let writer = Writer::start(options.connect().await?);
+                Self::Sqlite { pool, writer }
             }
             DatabaseUrl::Postgres(url) => {
                 let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
@@ -176,11 +200,11 @@ impl Store {
         email: Option<&str>,
     ) -> Result<UserRecord, StoreError> {
         let now = Utc::now();
-        let row = on_pool!(self, pool => {
-            let row = sqlx::query(UPSERT_USER).bind(sub).bind(email).bind(now).fetch_one(pool).await?;
-            user_from(&row)?
-        });
-        Ok(row)
+        let user = on_writer!(self, row = sqlx::query(UPSERT_USER)
+            .bind(sub.to_owned())
+            .bind(email.map(str::to_owned))
+            .bind(now) => user_from(&row?.ok_or(sqlx::Error::RowNotFound)?)?);
+        Ok(user)
     }
 
     pub async fn user(&self, sub: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -217,19 +241,20 @@ impl Store {
         expected_version: Option<i64>,
     ) -> Result<SaveOutcome, StoreError> {
         let now = Utc::now();
-        let state = Json(state);
-        let written = on_pool!(self, pool => {
-            let row = match expected_version {
-                None => Some(sqlx::query(SAVE_ANY).bind(sub).bind(state).bind(now).fetch_one(pool).await.map_err(classify)?),
-                Some(0) => sqlx::query(SAVE_FIRST).bind(sub).bind(state).bind(now).fetch_optional(pool).await.map_err(classify)?,
-                Some(v) => sqlx::query(SAVE_IF_VERSION)
-                    .bind(sub).bind(state).bind(now).bind(v)
-                    .fetch_optional(pool).await?,
-            };
-            match row {
-                Some(row) => Some((row.try_get::<i64, _>("version")?, row.try_get("updated_at")?)),
-                None => None,
+        let (sql, version) = match expected_version {
+            None => (SAVE_ANY, None),
+            Some(0) => (SAVE_FIRST, None),
+            Some(v) => (SAVE_IF_VERSION, Some(v)),
+        };
+        let written = on_writer!(self, row = {
+            let query = sqlx::query(sql).bind(sub.to_owned()).bind(Json(state.to_owned())).bind(now);
+            match version {
+                Some(v) => query.bind(v),
+                None => query,
             }
+        } => match row.map_err(classify)? {
+            Some(row) => Some((row.try_get::<i64, _>("version")?, row.try_get("updated_at")?)),
+            None => None,
         });
         if let Some((version, updated_at)) = written {
             return Ok(SaveOutcome::Saved {
@@ -252,7 +277,7 @@ impl Store {
 
     pub fn engine(&self) -> &'static str {
         match self {
-            Self::Sqlite(_) => "sqlite",
+            Self::Sqlite { .. } => "sqlite",
             Self::Postgres(_) => "postgres",
         }
     }

@@ -1,0 +1,324 @@
+//! `cargo run --release -p bench`: the gateway under load, next to what the
+//! same machine can do at best (the HTTP ceiling) and what bare rmcp does
+//! (the framework floor).
+//!
+//! # Layout
+//!
+//! - `gateway`: builds and starts the real gateway binary.
+//! - `issuer`: the mock issuer in process; real RS256 tokens per user.
+//! - `database`: a fresh SQLite file or Postgres database per gateway.
+//! - `child`: child processes that are always killed, and their `/proc` figures.
+//! - `load`: the load generator (keep-alive connections, HDR histogram).
+//! - `mcp`: the JSON-RPC bodies and the checks of an answer.
+//! - `scenarios`: the tools, the users, the sample checks, the save count.
+//! - `references`: the HTTP ceiling and the framework floor (`bench serve …`).
+//! - `targets`: the targets and FastMCP figures, met or not.
+//! - `report`: the markdown and JSON results.
+
+mod child;
+mod database;
+mod gateway;
+mod issuer;
+mod load;
+mod mcp;
+mod references;
+mod report;
+mod scenarios;
+mod targets;
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::{
+    child::free_port,
+    database::Database,
+    gateway::{Binary, Gateway},
+    issuer::LocalIssuer,
+    load::Window,
+    references::Reference,
+    report::{GatewayFacts, Machine, Report, Results, RunSettings},
+    scenarios::{Scenario, Server, User},
+};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "Measures the gateway under load against an HTTP ceiling and a bare rmcp floor.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve one reference server (the bench starts these itself).
+    #[command(hide = true)]
+    Serve {
+        reference: Reference,
+        #[arg(long)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Measuring window per scenario: 10s, 30s, 1m.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// Warm-up before each measuring window (not counted).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+
+    /// A quick run for CI: 0.3 s warm-up and 1 s measured per scenario.
+    #[arg(long)]
+    smoke: bool,
+
+    /// Run this gateway executable instead of building one.
+    #[arg(long, value_name = "PATH")]
+    gateway_bin: Option<PathBuf>,
+
+    /// Also measure saves on Postgres, through this admin URL (a role that may
+    /// CREATE DATABASE). `DATABASE_URL=postgres://…` does the same.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+
+    /// Where to write results.md and results.json. Default: target/bench.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+impl RunArgs {
+    fn window(&self) -> Window {
+        if self.smoke {
+            Window {
+                warmup: Duration::from_millis(300),
+                measure: Duration::from_secs(1),
+            }
+        } else {
+            Window {
+                warmup: self.warmup,
+                measure: self.duration,
+            }
+        }
+    }
+
+    fn postgres_url(&self) -> anyhow::Result<Option<String>> {
+        if let Some(url) = &self.postgres {
+            anyhow::ensure!(
+                url.starts_with("postgres://") || url.starts_with("postgresql://"),
+                "--postgres takes a postgres:// URL"
+            );
+            return Ok(Some(url.clone()));
+        }
+        // An SQLite DATABASE_URL is the default anyway; only Postgres adds a run.
+        Ok(std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")))
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("`{text}` is not a duration like 10s or 1m: {e}"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Serve { reference, port }) => {
+            references::serve(reference, port).await.map(|()| true)
+        }
+        // On Ctrl-C or SIGTERM the run is dropped, and with it every child process.
+        None => tokio::select! {
+            passed = run(cli.run) => passed,
+            () = interrupted() => Err(anyhow::anyhow!("interrupted")),
+        },
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn interrupted() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// The workspace this bench was built from: the gateway's sources and the seed pack.
+fn workspace_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `target/bench`, beside the profile folder this executable lives in.
+fn default_out_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("bench")))
+        .unwrap_or_else(|| workspace_dir().join("target").join("bench"))
+}
+
+/// The whole run; `Ok(false)` when a scenario had errors or a check failed.
+async fn run(args: RunArgs) -> anyhow::Result<bool> {
+    let window = args.window();
+    let postgres = args.postgres_url()?;
+    let workspace = workspace_dir();
+    let binary = match &args.gateway_bin {
+        Some(path) => Binary::given(path)?,
+        None => Binary::build(&workspace).await?,
+    };
+    // Described before the load: the date and load average are the run's start.
+    let machine = Machine::describe(&workspace, &binary.profile);
+    let issuer = LocalIssuer::start().await?;
+    let app_dir = workspace.join("seed");
+    let mut results = Results::default();
+
+    let sqlite = Database::sqlite()?;
+    let users = bench_gateway(
+        &binary,
+        &issuer,
+        &sqlite,
+        &app_dir,
+        &scenarios::GATEWAY,
+        window,
+        &mut results,
+    )
+    .await?;
+
+    if let Some(admin_url) = postgres {
+        let database = Database::postgres(&admin_url).await?;
+        let run = bench_gateway(
+            &binary,
+            &issuer,
+            &database,
+            &app_dir,
+            &scenarios::SECOND_STORE,
+            window,
+            &mut results,
+        )
+        .await;
+        // Dropped whether or not the run worked; the gateway has stopped by now.
+        let removed = database.remove().await;
+        run?;
+        removed?;
+    }
+
+    for reference in [Reference::Ceiling, Reference::Floor] {
+        bench_reference(reference, &users, window, &mut results).await?;
+    }
+
+    let report = Report::new(machine, RunSettings::new(window, args.smoke), results);
+    let markdown = report.markdown();
+    println!("{markdown}");
+    let out = args.out.unwrap_or_else(default_out_dir);
+    report.write(&out, &markdown)?;
+    eprintln!("bench: wrote {}", out.display());
+    Ok(report.passed)
+}
+
+/// Starts a gateway on `database`, signs the users in, runs `plan`, counts
+/// the saves, and stops it. Returns the signed-in users (for the references,
+/// so they get the same requests).
+async fn bench_gateway(
+    binary: &Binary,
+    issuer: &LocalIssuer,
+    database: &Database,
+    app_dir: &Path,
+    plan: &[Scenario],
+    window: Window,
+    results: &mut Results,
+) -> anyhow::Result<Vec<User>> {
+    let engine = database.engine();
+    eprintln!("bench: starting the gateway on {}", engine.label());
+    let mut gateway = Gateway::spawn(binary, database, issuer.url(), app_dir)?;
+    let most = plan.iter().map(|s| s.concurrency).max().unwrap_or(1);
+    let signed_in = scenarios::sign_in(&mut gateway, issuer, most).await?;
+    let idle = gateway.child.memory()?;
+    for &scenario in plan {
+        gateway.child.ensure_running()?;
+        let (measured, outcome) = scenarios::measure(
+            gateway.addr,
+            Server::Gateway,
+            Some(engine),
+            scenario,
+            &signed_in.users,
+            window,
+        )
+        .await?;
+        results.scenarios.push(measured);
+        if scenario.tool == scenarios::Tool::UserSaveState {
+            let count = scenarios::count_saves(
+                gateway.addr,
+                engine,
+                &signed_in.users,
+                &outcome.acknowledged,
+            )
+            .await?;
+            results.saves.push(count);
+        }
+    }
+    let end = gateway.child.memory()?;
+    gateway.child.stop().await;
+    results.gateways.push(GatewayFacts::new(
+        engine,
+        signed_in.start_to_first_call,
+        idle,
+        end,
+    ));
+    Ok(signed_in.users)
+}
+
+/// Starts one reference server and loads it exactly as the gateway was loaded.
+async fn bench_reference(
+    reference: Reference,
+    users: &[User],
+    window: Window,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let user = users.first().context("no signed-in users")?;
+    let addr = ([127, 0, 0, 1], free_port()?).into();
+    eprintln!("bench: starting the {}", reference.label());
+    let mut child = reference.spawn(addr)?;
+    let probe = load::Call::new(
+        addr,
+        user.bearer.clone(),
+        mcp::tools_call(
+            "domain_get_item",
+            serde_json::json!({"session": user.session, "id": "a1"}),
+        ),
+    )?;
+    child.first_success(addr, &probe).await?;
+    for &scenario in &scenarios::REFERENCES {
+        child.ensure_running()?;
+        let (measured, _) =
+            scenarios::measure(addr, reference.into(), None, scenario, users, window).await?;
+        results.scenarios.push(measured);
+    }
+    child.stop().await;
+    Ok(())
+}

@@ -1,0 +1,344 @@
+//! The judgement: the course's FastMCP figures next to ours, the gateway's
+//! share of the two references, the issue's targets (met or missed), and the
+//! problems that fail a run (errors, failed checks, lost saves).
+
+use serde::Serialize;
+
+use crate::{
+    database::Engine,
+    report::{Results, figure, percent, thousands},
+    scenarios::{Server, Tool},
+};
+
+/// A FastMCP figure from the issue next to ours.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub measure: String,
+    pub ours: Option<f64>,
+    /// As the issue gives it: one figure or a range.
+    pub fastmcp: String,
+    pub unit: &'static str,
+    /// How many times better ours is (throughput: ours ÷ theirs; latency,
+    /// memory, time: theirs ÷ ours). A range is compared at its better end.
+    pub advantage: Option<f64>,
+}
+
+/// The gateway's throughput as a share of a reference's, at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct Fraction {
+    pub concurrency: usize,
+    pub gateway_rps: Option<f64>,
+    pub floor_rps: Option<f64>,
+    pub ceiling_rps: Option<f64>,
+    pub of_floor: Option<f64>,
+    pub of_ceiling: Option<f64>,
+}
+
+/// One target from the issue.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub target: String,
+    pub measured: String,
+    /// `None` when this run did not measure it (for example, no Postgres).
+    pub met: Option<bool>,
+}
+
+/// What the issue reports for FastMCP 4.2.3 on uvicorn, on a 2-core machine.
+pub(crate) fn versus_fastmcp(results: &Results) -> Vec<Comparison> {
+    let gateway = results.main_gateway();
+    let rps = |tool, c| results.gateway_rps(tool, c, Some(Engine::Sqlite));
+    let p99 = |c| {
+        results
+            .find_on(Server::Gateway, Tool::DomainGetItem, c, None)
+            .map(|m| m.p99_ms)
+    };
+    // (measure, ours, FastMCP low, FastMCP high, unit, higher is better)
+    let rows = [
+        (
+            "`domain_get_item` at 1",
+            rps(Tool::DomainGetItem, 1),
+            410.0,
+            410.0,
+            "req/s",
+            true,
+        ),
+        (
+            "`domain_get_item` at 16",
+            rps(Tool::DomainGetItem, 16),
+            340.0,
+            375.0,
+            "req/s",
+            true,
+        ),
+        (
+            "`domain_get_item` at 64",
+            rps(Tool::DomainGetItem, 64),
+            340.0,
+            375.0,
+            "req/s",
+            true,
+        ),
+        (
+            "`domain_get_item` p99 at 16",
+            p99(16),
+            150.0,
+            150.0,
+            "ms",
+            false,
+        ),
+        (
+            "`domain_get_item` p99 at 64",
+            p99(64),
+            280.0,
+            280.0,
+            "ms",
+            false,
+        ),
+        (
+            "`user_save_state` at 16 (SQLite)",
+            rps(Tool::UserSaveState, 16),
+            230.0,
+            290.0,
+            "req/s",
+            true,
+        ),
+        (
+            "idle RSS",
+            gateway.map(|g| g.idle_rss_mib),
+            93.0,
+            93.0,
+            "MiB",
+            false,
+        ),
+        (
+            "peak RSS",
+            gateway.map(|g| g.peak_rss_mib),
+            107.0,
+            107.0,
+            "MiB",
+            false,
+        ),
+        (
+            "start → first call",
+            gateway.map(|g| g.start_to_first_call_ms),
+            1300.0,
+            1300.0,
+            "ms",
+            false,
+        ),
+    ];
+    rows.into_iter()
+        .map(|(measure, ours, low, high, unit, higher_is_better)| {
+            let advantage = ours
+                .filter(|v| *v > 0.0)
+                .map(|v| if higher_is_better { v / high } else { low / v });
+            let fastmcp = if low == high {
+                figure(low)
+            } else {
+                format!("{}–{}", figure(low), figure(high))
+            };
+            Comparison {
+                measure: measure.to_owned(),
+                ours,
+                fastmcp,
+                unit,
+                advantage,
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn versus_references(results: &Results) -> Vec<Fraction> {
+    [16, 64]
+        .into_iter()
+        .map(|c| {
+            let reference = |server| {
+                results
+                    .find(server, Tool::DomainGetItem, c)
+                    .map(|m| m.requests_per_second)
+            };
+            let gateway_rps = results.gateway_rps(Tool::DomainGetItem, c, None);
+            let floor_rps = reference(Server::FrameworkFloor);
+            let ceiling_rps = reference(Server::HttpCeiling);
+            let share = |of: Option<f64>| Some(gateway_rps? / of.filter(|v| *v > 0.0)?);
+            Fraction {
+                concurrency: c,
+                gateway_rps,
+                floor_rps,
+                ceiling_rps,
+                of_floor: share(floor_rps),
+                of_ceiling: share(ceiling_rps),
+            }
+        })
+        .collect()
+}
+
+/// The issue's targets for this 2-core machine.
+pub(crate) fn targets(results: &Results) -> Vec<Target> {
+    let mut all = Vec::new();
+    let mut add = |target: String, measured: Option<String>, met: Option<bool>| {
+        all.push(Target {
+            target,
+            measured: measured.unwrap_or_else(|| "–".into()),
+            met,
+        });
+    };
+    for c in [16, 64] {
+        let rps = results.gateway_rps(Tool::DomainGetItem, c, None);
+        add(
+            format!("`domain_get_item` at {c} ≥ 10,000 req/s (≈30× FastMCP)"),
+            rps.map(|v| format!("{} req/s", thousands(v))),
+            rps.map(|v| v >= 10_000.0),
+        );
+    }
+    let p99 = results
+        .find(Server::Gateway, Tool::DomainGetItem, 64)
+        .map(|m| m.p99_ms);
+    add(
+        "`domain_get_item` p99 at 64 ≤ 10 ms".into(),
+        p99.map(|v| format!("{v:.2} ms")),
+        p99.map(|v| v <= 10.0),
+    );
+    for f in versus_references(results) {
+        add(
+            format!(
+                "`domain_get_item` at {} ≥ 75% of the framework floor",
+                f.concurrency
+            ),
+            f.of_floor.map(percent),
+            f.of_floor.map(|v| v >= 0.75),
+        );
+    }
+    for (engine, floor) in [(Engine::Sqlite, 5_000.0), (Engine::Postgres, 3_000.0)] {
+        let run = results.find_on(Server::Gateway, Tool::UserSaveState, 16, Some(engine));
+        let count = results.saves.iter().find(|c| c.store == engine);
+        let measured = run.map(|m| {
+            format!(
+                "{} req/s, {} errors, {} lost",
+                thousands(m.requests_per_second),
+                m.errors + m.warmup_errors,
+                count.map_or_else(|| "?".into(), |c| c.lost().to_string())
+            )
+        });
+        let met = run.map(|m| {
+            m.requests_per_second >= floor
+                && m.errors + m.warmup_errors == 0
+                && count.is_some_and(|c| !c.failed())
+        });
+        add(
+            format!(
+                "`user_save_state` at 16 on {} ≥ {} req/s, no error, nothing lost",
+                engine.label(),
+                thousands(floor)
+            ),
+            measured,
+            met,
+        );
+    }
+    let gateway = results.main_gateway();
+    let idle = gateway.map(|g| g.idle_rss_mib);
+    add(
+        "idle RSS ≤ 15 MiB".into(),
+        idle.map(|v| format!("{v:.1} MiB")),
+        idle.map(|v| v <= 15.0),
+    );
+    let peak = gateway.map(|g| g.peak_rss_mib);
+    add(
+        "peak RSS ≤ 40 MiB".into(),
+        peak.map(|v| format!("{v:.1} MiB")),
+        peak.map(|v| v <= 40.0),
+    );
+    let start = gateway.map(|g| g.start_to_first_call_ms);
+    add(
+        "start to first successful call ≤ 100 ms".into(),
+        start.map(|v| format!("{v:.1} ms")),
+        start.map(|v| v <= 100.0),
+    );
+    all
+}
+
+/// Errors and failed checks: any one fails the run (targets do not: a debug
+/// smoke run misses them by design).
+pub(crate) fn problems(results: &Results) -> Vec<String> {
+    let mut problems = Vec::new();
+    for m in results.scenarios.iter().filter(|m| m.failed()) {
+        let name = format!(
+            "{} `{}` at {}{}",
+            m.server.label(),
+            m.tool.name(),
+            m.concurrency,
+            m.store
+                .map_or_else(String::new, |s| format!(" on {}", s.label()))
+        );
+        if m.errors + m.warmup_errors > 0 {
+            problems.push(format!(
+                "{name}: {} errors ({} in warm-up); first: {}",
+                m.errors + m.warmup_errors,
+                m.warmup_errors,
+                m.first_error.as_deref().unwrap_or("?")
+            ));
+        }
+        if let Some(why) = &m.sample_problem {
+            problems.push(format!("{name}: sample check failed: {why}"));
+        }
+    }
+    for c in results.saves.iter().filter(|c| c.failed()) {
+        problems.push(format!(
+            "saves on {}: versions do not match acknowledged saves ({})",
+            c.store.label(),
+            c.mismatched_users.join("; ")
+        ));
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::Measured;
+
+    fn measured(errors: u64, sample_problem: Option<&str>) -> Measured {
+        Measured {
+            tool: Tool::DomainGetItem,
+            server: Server::Gateway,
+            store: Some(Engine::Sqlite),
+            concurrency: 16,
+            requests: 100,
+            errors,
+            warmup_errors: 0,
+            requests_per_second: 12_000.0,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+            max_ms: 3.0,
+            sample_problem: sample_problem.map(str::to_owned),
+            first_error: (errors > 0).then(|| "HTTP 401: no token".to_owned()),
+        }
+    }
+
+    /// Errors and failed sample checks fail the run; a missed target does not.
+    #[test]
+    fn only_errors_and_failed_checks_fail_the_run() {
+        let clean = Results {
+            scenarios: vec![measured(0, None)],
+            ..Results::default()
+        };
+        assert!(problems(&clean).is_empty());
+        assert!(targets(&clean).iter().any(|t| t.met == Some(true)));
+
+        let errors = Results {
+            scenarios: vec![measured(3, None)],
+            ..Results::default()
+        };
+        assert!(
+            problems(&errors)[0].contains("3 errors"),
+            "{:?}",
+            problems(&errors)
+        );
+
+        let bad_sample = Results {
+            scenarios: vec![measured(0, Some("no item"))],
+            ..Results::default()
+        };
+        assert!(problems(&bad_sample)[0].contains("no item"));
+    }
+}

@@ -1,0 +1,154 @@
+//! A bounded memory of access tokens that passed every check, so a host
+//! that sends the same token on every call pays for one RSA verification,
+//! not one per call.
+//!
+//! What a hit still checks, every time: expiry (with the same leeway as a
+//! full check) and that the signing key is still published. `nbf`, the
+//! future-`iat` guard, issuer, audience, signature and scopes cannot change
+//! for the same bytes as time passes, so they are not repeated. Entries are
+//! keyed by SHA-256 of the token: the exact bytes that were verified, and no
+//! bearer credential kept in memory.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::token::LEEWAY;
+use crate::identity::Identity;
+
+type Key = [u8; 32];
+
+#[derive(Debug)]
+struct Entry {
+    identity: Identity,
+    kid: String,
+    exp: i64,
+}
+
+impl Entry {
+    fn expired(&self, now: i64) -> bool {
+        self.exp < now - LEEWAY.as_secs() as i64
+    }
+}
+
+/// Verified tokens, at most `capacity` of them.
+#[derive(Debug)]
+pub struct VerifiedTokens {
+    entries: Mutex<HashMap<Key, Entry>>,
+    capacity: usize,
+}
+
+impl VerifiedTokens {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::new(HashMap::with_capacity(capacity.min(1024))),
+            capacity,
+        }
+    }
+
+    /// The identity of a token verified before, if it has not expired and
+    /// its key is still one the issuer publishes.
+    pub fn get(
+        &self,
+        token: &str,
+        now: i64,
+        published: impl FnOnce(&str) -> bool,
+    ) -> Option<Identity> {
+        let key = digest(token);
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = entries.get(&key)?;
+        if entry.expired(now) || !published(&entry.kid) {
+            entries.remove(&key);
+            return None;
+        }
+        Some(entry.identity.clone())
+    }
+
+    /// Remembers a token that has just passed every check.
+    pub fn insert(&self, token: &str, identity: Identity, kid: String, exp: i64, now: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity {
+            entries.retain(|_, entry| !entry.expired(now));
+            // Still full of live tokens: start over rather than track recency.
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(digest(token), Entry { identity, kid, exp });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn digest(token: &str) -> Key {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LEEWAY_SECS: i64 = LEEWAY.as_secs() as i64;
+
+    fn who(sub: &str) -> Identity {
+        Identity {
+            issuer: "https://issuer.test".into(),
+            subject: sub.into(),
+            email: None,
+            scopes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_hit_needs_the_same_bytes() {
+        let cache = VerifiedTokens::new(8);
+        cache.insert("a.b.c", who("ada"), "k1".into(), 1_000, 0);
+        assert_eq!(cache.get("a.b.c", 10, |_| true), Some(who("ada")));
+        assert_eq!(cache.get("a.b.d", 10, |_| true), None);
+        assert_eq!(cache.get("a.b.c ", 10, |_| true), None);
+    }
+
+    #[test]
+    fn expiry_is_enforced_on_every_hit_with_the_full_checks_leeway() {
+        let cache = VerifiedTokens::new(8);
+        cache.insert("t", who("ada"), "k1".into(), 1_000, 0);
+        assert!(cache.get("t", 1_000 + LEEWAY_SECS, |_| true).is_some());
+        assert_eq!(cache.get("t", 1_001 + LEEWAY_SECS, |_| true), None);
+        // An expired entry is gone, not just hidden.
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_key_no_longer_published_ends_the_entry() {
+        let cache = VerifiedTokens::new(8);
+        cache.insert("t", who("ada"), "old".into(), 1_000, 0);
+        assert_eq!(cache.get("t", 1, |kid| kid != "old"), None);
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn the_size_is_bounded() {
+        let cache = VerifiedTokens::new(4);
+        for i in 0..4 {
+            cache.insert(&format!("live{i}"), who("x"), "k".into(), 1_000, 0);
+        }
+        assert_eq!(cache.len(), 4);
+        cache.insert("one more", who("y"), "k".into(), 1_000, 0);
+        assert!(cache.len() <= 4);
+        assert_eq!(cache.get("one more", 1, |_| true), Some(who("y")));
+
+        // Expired entries are the first to go.
+        let cache = VerifiedTokens::new(2);
+        cache.insert("old", who("x"), "k".into(), 10, 0);
+        cache.insert("live", who("x"), "k".into(), 1_000, 0);
+        cache.insert("new", who("y"), "k".into(), 1_000, 500);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get("live", 500, |_| true).is_some());
+    }
+}
