@@ -67,6 +67,9 @@ enum Command {
         reference: Reference,
         #[arg(long)]
         port: u16,
+        /// A `domain_get_item` answer of the gateway's (a JSON-RPC body) to answer with.
+        #[arg(long)]
+        answer: PathBuf,
     },
 }
 
@@ -137,9 +140,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Serve { reference, port }) => {
-            references::serve(reference, port).await.map(|()| true)
-        }
+        Some(Command::Serve {
+            reference,
+            port,
+            answer,
+        }) => references::serve(reference, port, &answer)
+            .await
+            .map(|()| true),
         // On Ctrl-C or SIGTERM the run is dropped, and with it every child process.
         None => tokio::select! {
             passed = run(cli.run) => passed,
@@ -199,7 +206,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let mut results = Results::default();
 
     let sqlite = Database::sqlite()?;
-    let users = bench_gateway(
+    let (users, answer) = bench_gateway(
         &binary,
         &issuer,
         &sqlite,
@@ -223,13 +230,18 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         )
         .await;
         // Dropped whether or not the run worked; the gateway has stopped by now.
+        // Its answers are the SQLite gateway's too, so that one is kept.
         let removed = database.remove().await;
         run?;
         removed?;
     }
 
+    // The references answer with the gateway's own bytes, so the comparison
+    // is of the work done, not of the size of an article.
+    let answer_file = tempfile::NamedTempFile::new()?;
+    std::fs::write(answer_file.path(), &answer)?;
     for reference in [Reference::Ceiling, Reference::Floor] {
-        bench_reference(reference, &users, window, &mut results).await?;
+        bench_reference(reference, &users, answer_file.path(), window, &mut results).await?;
     }
 
     let report = Report::new(machine, RunSettings::new(window, args.smoke), results);
@@ -243,7 +255,8 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
 
 /// Starts a gateway on `database`, signs the users in, runs `plan`, counts
 /// the saves, and stops it. Returns the signed-in users (for the references,
-/// so they get the same requests).
+/// so they get the same requests) and a sampled `domain_get_item` answer
+/// (for the references to give).
 async fn bench_gateway(
     binary: &Binary,
     issuer: &LocalIssuer,
@@ -252,8 +265,9 @@ async fn bench_gateway(
     plan: &[Scenario],
     window: Window,
     results: &mut Results,
-) -> anyhow::Result<Vec<User>> {
+) -> anyhow::Result<(Vec<User>, bytes::Bytes)> {
     let engine = database.engine();
+    let mut answer = bytes::Bytes::new();
     eprintln!("bench: starting the gateway on {}", engine.label());
     let mut gateway = Gateway::spawn(binary, database, issuer.url(), app_dir)?;
     let most = plan.iter().map(|s| s.concurrency).max().unwrap_or(1);
@@ -271,6 +285,11 @@ async fn bench_gateway(
         )
         .await?;
         results.scenarios.push(measured);
+        if scenario.tool == scenarios::Tool::DomainGetItem
+            && let Some(reply) = &outcome.last_reply
+        {
+            answer = reply.body.clone();
+        }
         if scenario.tool == scenarios::Tool::UserSaveState {
             let count = scenarios::count_saves(
                 gateway.addr,
@@ -290,20 +309,21 @@ async fn bench_gateway(
         idle,
         end,
     ));
-    Ok(signed_in.users)
+    Ok((signed_in.users, answer))
 }
 
 /// Starts one reference server and loads it exactly as the gateway was loaded.
 async fn bench_reference(
     reference: Reference,
     users: &[User],
+    answer: &Path,
     window: Window,
     results: &mut Results,
 ) -> anyhow::Result<()> {
     let user = users.first().context("no signed-in users")?;
     let addr = ([127, 0, 0, 1], free_port()?).into();
     eprintln!("bench: starting the {}", reference.label());
-    let mut child = reference.spawn(addr)?;
+    let mut child = reference.spawn(addr, answer)?;
     let probe = load::Call::new(
         addr,
         user.bearer.clone(),

@@ -3,14 +3,18 @@
 //! kind of process and runtime the gateway has:
 //!
 //! - the **HTTP ceiling**: axum answering `POST /mcp` with a fixed JSON-RPC
-//!   result. Nothing MCP-shaped can be faster on this machine.
+//!   body. Nothing MCP-shaped can be faster on this machine.
 //! - the **framework floor**: bare rmcp, configured exactly as the gateway's
 //!   `http/mcp.rs` configures it, with one `domain_get_item` tool that
-//!   returns a fixed item, behind a middleware that only reads the bearer
+//!   returns a fixed value, behind a middleware that only reads the bearer
 //!   header. What the gateway spends beyond this is its own: the four token
 //!   checks, the session gate, the lookup.
+//!
+//! Both answer with what the gateway answered in the same run (the ceiling
+//! its whole body, the floor its structured result), so all three put the
+//! same bytes on the wire and only the work behind them differs.
 
-use std::{net::SocketAddr, process::Stdio, sync::Arc};
+use std::{net::SocketAddr, path::Path, process::Stdio, sync::Arc};
 
 use anyhow::Context;
 use axum::{
@@ -21,6 +25,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use bytes::Bytes;
 use http::{StatusCode, header};
 use rmcp::{
     Json, ServerHandler,
@@ -33,6 +38,7 @@ use rmcp::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio::{net::TcpListener, process::Command};
 use tokio_util::sync::CancellationToken;
 
@@ -55,7 +61,7 @@ impl Reference {
     }
 
     /// Starts this reference by running the bench's own executable again.
-    pub fn spawn(self, addr: SocketAddr) -> anyhow::Result<Child> {
+    pub fn spawn(self, addr: SocketAddr, answer: &Path) -> anyhow::Result<Child> {
         let exe = std::env::current_exe().context("cannot find the bench's own executable")?;
         let kind = match self {
             Self::Ceiling => "ceiling",
@@ -64,21 +70,33 @@ impl Reference {
         let mut command = Command::new(exe);
         command
             .args(["serve", kind, "--port", &addr.port().to_string()])
+            .arg("--answer")
+            .arg(answer)
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         Child::spawn(self.label(), command)
     }
 }
 
-/// The child's side: serve `reference` on `127.0.0.1:port` until killed.
-pub async fn serve(reference: Reference, port: u16) -> anyhow::Result<()> {
+/// The child's side: serve `reference` on `127.0.0.1:port` until killed,
+/// answering with the gateway's `answer` (a JSON-RPC body).
+pub async fn serve(reference: Reference, port: u16, answer: &Path) -> anyhow::Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let body = std::fs::read(answer)
+        .with_context(|| format!("cannot read the answer {}", answer.display()))?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let router = match reference {
-        Reference::Ceiling => ceiling(),
-        Reference::Floor => floor(addr),
+        Reference::Ceiling => ceiling(Bytes::from(body)),
+        Reference::Floor => {
+            let content = crate::mcp::structured_content(StatusCode::OK, &body)
+                .map_err(|e| anyhow::anyhow!("the gateway's answer: {e}"))?;
+            let Value::Object(content) = content else {
+                anyhow::bail!("the gateway's structured answer is not an object");
+            };
+            floor(addr, FixedAnswer(content))
+        }
     };
     axum::serve(listener, router).await?;
     Ok(())
@@ -86,19 +104,14 @@ pub async fn serve(reference: Reference, port: u16) -> anyhow::Result<()> {
 
 // ---- the HTTP ceiling ---------------------------------------------------
 
-/// What the ceiling always answers: a `domain_get_item` result, so the same
-/// checks that judge the gateway's answers pass.
-const CEILING_ANSWER: &str = concat!(
-    r#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"{\"item\":{\"id\":\"a1\",\"title\":\"A fixed item\"}}"}],"#,
-    r#""structuredContent":{"item":{"id":"a1","title":"A fixed item"}},"isError":false}}"#
-);
-
-fn ceiling() -> Router {
+fn ceiling(answer: Bytes) -> Router {
     // The body is read (as any real handler must) and ignored.
     Router::new().route(
         "/mcp",
-        post(|_body: axum::body::Bytes| async {
-            ([(header::CONTENT_TYPE, "application/json")], CEILING_ANSWER)
+        post(move |_body: Bytes| {
+            // A clone of `Bytes` shares the buffer: no copy per request.
+            let answer = answer.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], answer) }
         }),
     )
 }
@@ -112,6 +125,7 @@ type FloorService = StreamableHttpService<Floor, NeverSessionManager>;
 #[derive(Debug, Clone)]
 struct Floor {
     tools: Arc<ToolRouter<Floor>>,
+    answer: Arc<FixedAnswer>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -122,16 +136,10 @@ struct GetItemArgs {
     id: String,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-struct FixedItem {
-    id: &'static str,
-    title: &'static str,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-struct ItemResult {
-    item: FixedItem,
-}
+/// The gateway's structured `domain_get_item` result, as it was sampled.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(transparent)]
+struct FixedAnswer(Map<String, Value>);
 
 #[tool_router]
 impl Floor {
@@ -140,13 +148,9 @@ impl Floor {
     async fn domain_get_item(
         &self,
         Parameters(_args): Parameters<GetItemArgs>,
-    ) -> Json<ItemResult> {
-        Json(ItemResult {
-            item: FixedItem {
-                id: "a1",
-                title: "A fixed item",
-            },
-        })
+    ) -> Json<FixedAnswer> {
+        // Built per call, as the gateway builds its answer per call.
+        Json(FixedAnswer::clone(&self.answer))
     }
 }
 
@@ -159,7 +163,8 @@ impl ServerHandler for Floor {
 
 /// Mirrors the gateway's `http/mcp.rs`: the same config calls, the same
 /// allow-lists for a loopback connector URL, JSON responses.
-fn floor(addr: SocketAddr) -> Router {
+fn floor(addr: SocketAddr, answer: FixedAnswer) -> Router {
+    let answer = Arc::new(answer);
     let hosts = ["localhost", "127.0.0.1", "::1"]
         .map(str::to_owned)
         .to_vec();
@@ -183,6 +188,7 @@ fn floor(addr: SocketAddr) -> Router {
         move || {
             Ok(Floor {
                 tools: tools.clone(),
+                answer: answer.clone(),
             })
         },
         Arc::new(NeverSessionManager::default()),

@@ -14,15 +14,4 @@ pub mod tunnel;
 pub mod up;
 pub mod verify;
 
-/// An error and its causes on one line: drivers hide the useful part
-/// (refused, DNS, TLS) in the source chain.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub use gateway::tools::error_chain;

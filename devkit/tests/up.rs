@@ -607,6 +607,16 @@ fn failures_exit_non_zero_with_one_line() {
         ),
         "DATABASE_URL",
     ));
+    let no_server = tempfile::tempdir().expect("tempdir");
+    cases.push((
+        Devkit::start_in(
+            no_server,
+            &["up", "--no-tunnel", "--port", "0"],
+            Cloudflared::Missing,
+            &[("DATABASE_URL", "postgres://postgres@127.0.0.1:1/devkit")],
+        ),
+        "cannot open the database postgres://postgres@127.0.0.1:1/devkit",
+    ));
     let bad_pack = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(bad_pack.path().join("pack")).expect("mkdir");
     std::fs::write(bad_pack.path().join("pack/pack.json"), "{ not json").expect("write");

@@ -301,38 +301,26 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
         Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(0),
         Err(e) => Err(StoreError::Database(e)),
     };
-    match url {
+    let (applied, known) = match url {
         DatabaseUrl::Sqlite(path) => {
             if !path.exists() {
                 return Ok(SchemaStatus::NotCreated);
             }
             let options = SqliteConnectOptions::new().filename(path).read_only(true);
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await?;
-            let count = applied(sqlx::query_scalar(APPLIED).fetch_one(&pool).await)?;
-            pool.close().await;
-            Ok(SchemaStatus::Migrated {
-                applied: count,
-                known: SQLITE_MIGRATIONS.iter().count(),
-            })
+            let mut connection = options.connect().await?;
+            let count = sqlx::query_scalar(APPLIED).fetch_one(&mut connection).await;
+            (applied(count)?, SQLITE_MIGRATIONS.iter().count())
         }
         DatabaseUrl::Postgres(url) => {
             let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
-                .await?;
-            let count = applied(sqlx::query_scalar(APPLIED).fetch_one(&pool).await)?;
-            pool.close().await;
-            Ok(SchemaStatus::Migrated {
-                applied: count,
-                known: POSTGRES_MIGRATIONS.iter().count(),
-            })
+            let mut connection = tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            let count = sqlx::query_scalar(APPLIED).fetch_one(&mut connection).await;
+            (applied(count)?, POSTGRES_MIGRATIONS.iter().count())
         }
-    }
+    };
+    Ok(SchemaStatus::Migrated { applied, known })
 }
 
 /// A foreign-key failure on save means the user row is gone, not that the store is.
