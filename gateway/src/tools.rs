@@ -11,14 +11,16 @@ use std::sync::Arc;
 
 use http::request::Parts;
 use rmcp::{
-    Json, ServerHandler,
+    ErrorData, Json, RoleServer, ServerHandler,
+    handler::server::tool::ToolCallContext,
     handler::server::{
         common::Extension, router::tool::ToolRouter, tool::IntoCallToolResult, wrapper::Parameters,
     },
     model::{
-        CallToolResponse, CallToolResult, ContentBlock, Implementation, ProtocolVersion,
-        ServerCapabilities, ServerConfig,
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+        ProtocolVersion, ServerCapabilities, ServerConfig,
     },
+    service::RequestContext,
     tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
@@ -501,8 +503,37 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2026_07_28,
 ];
 
+/// rmcp answers arguments that do not fit a tool's schema (an unknown
+/// `sub`, a number for an id) with a tool error of its own wording.
+const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
+
 #[tool_handler(router = self.state.tools)]
 impl ServerHandler for Connector {
+    /// The router's call, with rmcp's argument errors given our
+    /// `INVALID_ARGUMENT` code, so every failure starts with one.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let response = self
+            .state
+            .tools
+            .call(ToolCallContext::new(self, request, context))
+            .await?;
+        if let CallToolResponse::Complete(result) = &response
+            && result.is_error == Some(true)
+            && let Some(text) = result.content.first().and_then(ContentBlock::as_text)
+            && let Some(problem) = text.text.strip_prefix(RMCP_ARGUMENT_ERROR)
+        {
+            let failure = ToolFailure::BadInput(format!(
+                "the arguments do not fit the tool's input schema:{problem}"
+            ));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(failure.message())]).into());
+        }
+        Ok(response)
+    }
+
     fn get_info(&self) -> ServerConfig {
         let pack = &self.state.pack;
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())

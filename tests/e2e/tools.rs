@@ -400,13 +400,15 @@ async fn bad_arguments_are_refused() {
                     .with_arguments(args.as_object().cloned().unwrap_or_default()),
             )
             .await;
-        // rmcp reports undeserialisable arguments as a tool error naming the problem.
+        // A tool error with our code, naming the problem in rmcp's words.
         let reply = e2e::ToolReply(result.expect("a tool-level refusal, not a protocol failure"));
+        let text = reply.err();
         assert!(
-            reply.err().contains("failed to deserialize parameters"),
-            "{args}: {}",
-            reply.text()
+            text.starts_with("INVALID_ARGUMENT: the arguments do not fit"),
+            "{args}: {text}"
         );
+        let named = ["user_id", "integer", "missing field `id`"];
+        assert!(named.iter().any(|n| text.contains(n)), "{args}: {text}");
     }
 }
 

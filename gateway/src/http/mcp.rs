@@ -14,7 +14,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use http::{HeaderValue, header::ACCEPT};
+use http::{
+    HeaderValue, StatusCode,
+    header::{ACCEPT, CONTENT_TYPE},
+};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::never::NeverSessionManager,
 };
@@ -80,7 +83,35 @@ async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
         ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),
     );
-    service.handle(request).await.map(Body::new).into_response()
+    let sent_json = is_json(request.headers().get(CONTENT_TYPE));
+    let response = service.handle(request).await.map(Body::new).into_response();
+    // rmcp answers a JSON body it cannot parse with 415, as if the media type
+    // were wrong; it was not, so say what was: a JSON-RPC parse error.
+    if sent_json && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        return parse_error();
+    }
+    response
+}
+
+fn is_json(content_type: Option<&HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// JSON-RPC 2.0 §5.1: -32700, with no id (none could be read).
+fn parse_error() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32700,
+            "message": "Parse error: the body is not one JSON-RPC message (malformed or too deeply \
+                        nested JSON, or a batch, which MCP does not accept)",
+        },
+    });
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
 /// True when the client accepts an event stream but not JSON.
