@@ -13,6 +13,7 @@
 //! - `scenarios`: the tools, the users, the sample checks, the save count.
 //! - `references`: the HTTP ceiling and the framework floor (`bench serve …`).
 //! - `targets`: the targets and FastMCP figures, met or not.
+//! - `soak`: `--soak`, steady load for a long time, errors and memory watched.
 //! - `report`: the markdown and JSON results.
 
 mod child;
@@ -24,6 +25,7 @@ mod mcp;
 mod references;
 mod report;
 mod scenarios;
+mod soak;
 mod targets;
 
 use std::{
@@ -99,6 +101,11 @@ struct RunArgs {
     /// Where to write results.md and results.json. Default: target/bench.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+
+    /// Instead of the benchmark: steady load for this long (2m, 1h), failing
+    /// on any error or on memory that keeps growing. Writes soak.md and soak.json.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    soak: Option<Duration>,
 }
 
 impl RunArgs {
@@ -203,6 +210,20 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let machine = Machine::describe(&workspace, &binary.profile);
     let issuer = LocalIssuer::start().await?;
     let app_dir = workspace.join("seed");
+    let out = args.out.clone().unwrap_or_else(default_out_dir);
+
+    if let Some(duration) = args.soak {
+        let report = soak::soak(&binary, &issuer, &app_dir, duration).await?;
+        let markdown = report.markdown();
+        println!("{markdown}");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("soak.md"), &markdown)?;
+        std::fs::write(out.join("soak.json"), serde_json::to_vec_pretty(&report)?)?;
+        if let Some(error) = &report.first_error {
+            eprintln!("bench: first error: {error}");
+        }
+        return Ok(report.passed());
+    }
     let mut results = Results::default();
 
     let sqlite = Database::sqlite()?;
@@ -247,7 +268,6 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let report = Report::new(machine, RunSettings::new(window, args.smoke), results);
     let markdown = report.markdown();
     println!("{markdown}");
-    let out = args.out.unwrap_or_else(default_out_dir);
     report.write(&out, &markdown)?;
     eprintln!("bench: wrote {}", out.display());
     Ok(report.passed)

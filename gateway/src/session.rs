@@ -217,4 +217,38 @@ mod tests {
             Err(SessionError::Malformed)
         );
     }
+
+    /// Property tests (proptest): the parser's answer to inputs nobody wrote by hand.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// Nothing this signer did not issue passes, and nothing panics.
+            #[test]
+            fn arbitrary_text_is_never_a_session(
+                text in "(s1\\.)?[A-Za-z0-9_.=-]{0,200}|\\PC{0,120}"
+            ) {
+                prop_assert!(signer(1).check(&text, &who("alice"), 0).is_err());
+            }
+
+            /// Changing any one character of a real session token breaks it.
+            #[test]
+            fn every_one_character_change_is_refused(
+                at in any::<prop::sample::Index>(),
+                with in "[A-Za-z0-9_.=-]",
+            ) {
+                let s = signer(1);
+                let token = s.issue(&who("alice"), 1000).token;
+                let i = at.index(token.len());
+                let mut changed = token.clone();
+                changed.replace_range(i..=i, &with);
+                prop_assume!(changed != token);
+                prop_assert!(s.check(&changed, &who("alice"), 1001).is_err());
+            }
+        }
+    }
 }

@@ -252,4 +252,81 @@ mod tests {
         let registered = parse("https://localhost:8443/cb");
         assert!(!registered.matches("https://localhost:9443/cb"));
     }
+
+    /// Property tests (proptest): redirect URIs nobody wrote by hand.
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// URI-ish text: real schemes and hosts mixed with junk.
+        fn uri() -> impl Strategy<Value = String> {
+            (
+                "https|http|javascript|data|file|custom\\.app|[a-z]{1,6}",
+                "://|:|:/",
+                "127\\.0\\.0\\.1|localhost|\\[::1\\]|claude\\.ai|evil\\.example|10\\.0\\.0\\.1|[a-z.]{0,12}",
+                "(:[0-9]{1,5})?",
+                "(/[a-zA-Z0-9_.#?=&%-]{0,12}){0,3}",
+            )
+                .prop_map(|(scheme, sep, host, port, path)| format!("{scheme}{sep}{host}{port}{path}"))
+        }
+
+        /// A registered-looking URI and a request for it, often a near miss:
+        /// another port, a longer path, userinfo, a look-alike host.
+        fn pair() -> impl Strategy<Value = (String, String)> {
+            uri().prop_flat_map(|registered| {
+                let variants = (0..5usize, "[/?a-z0-9.:@-]{1,8}", "[0-9]{1,5}").prop_map({
+                    let r = registered.clone();
+                    move |(kind, junk, port)| match kind {
+                        0 => format!("{r}{junk}"),
+                        1 => r.replacen("127.0.0.1", "127.0.0.2", 1).replacen(
+                            "localhost",
+                            "localhost.evil.example",
+                            1,
+                        ),
+                        2 => r.replacen("://", &format!("://{junk}@"), 1),
+                        3 => match r
+                            .find("://")
+                            .and_then(|at| r[at + 3..].find('/').map(|p| at + 3 + p))
+                        {
+                            Some(end) => format!("{}:{port}{}", &r[..end], &r[end..]),
+                            None => format!("{r}:{port}"),
+                        },
+                        _ => r.clone(),
+                    }
+                });
+                (Just(registered), prop_oneof![uri(), variants])
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(1024))]
+
+            /// Whatever is registered is https, or http on loopback, without a fragment.
+            #[test]
+            fn only_https_or_loopback_http_is_registered(raw in uri()) {
+                if let Ok(registered) = RedirectUri::parse(&raw) {
+                    let url = &registered.url;
+                    prop_assert!(!raw.contains('#'));
+                    prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)));
+                }
+            }
+
+            /// A registered https URI matches only itself, exactly; a loopback
+            /// one matches only itself on another port. Never another host.
+            #[test]
+            fn a_redirect_matches_only_its_registered_uri((registered, requested) in pair()) {
+                let Ok(registered) = RedirectUri::parse(&registered) else {
+                    return Ok(());
+                };
+                if registered.matches(&requested) && requested != registered.raw {
+                    let requested = Url::parse(&requested).expect("a loopback match parses");
+                    prop_assert_eq!(registered.url.scheme(), "http");
+                    prop_assert_eq!(requested.host(), registered.url.host());
+                    prop_assert_eq!(requested.path(), registered.url.path());
+                    prop_assert_eq!(requested.query(), registered.url.query());
+                }
+            }
+        }
+    }
 }

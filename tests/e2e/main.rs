@@ -4,6 +4,7 @@
 
 mod attacks;
 mod auth;
+mod concurrency;
 mod faults;
 mod logs;
 mod oauth;

@@ -1,9 +1,12 @@
 //! A stand-in issuer for the gateway's tests: real RSA keys, a real JWKS
 //! and RFC 8414 metadata served over HTTP on port 0, and direct minting.
 
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::{
+    Arc, LazyLock, RwLock,
+    atomic::{AtomicBool, Ordering},
+};
 
-use axum::{Json, Router, extract::State, routing::get};
+use axum::{Json, Router, extract::State, middleware, response::IntoResponse, routing::get};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use rsa::{
@@ -105,6 +108,8 @@ pub struct TestIssuer {
     pub url: Url,
     published: Published,
     signing: Arc<RwLock<Arc<TestKey>>>,
+    /// While false, every request gets 503: the issuer is down.
+    up: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for TestIssuer {
@@ -142,11 +147,14 @@ impl TestIssuer {
             )
             .route("/jwks.json", get(jwks))
             .with_state(published.clone());
+        let up = Arc::new(AtomicBool::new(true));
+        let router = router.layer(middleware::from_fn_with_state(up.clone(), when_up));
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self {
             url,
             published,
             signing: Arc::new(RwLock::new(KEY_A.clone())),
+            up,
         }
     }
 
@@ -154,6 +162,11 @@ impl TestIssuer {
     pub fn rotate_to(&self, key: Arc<TestKey>) {
         self.published.write().expect("lock").push(key.clone());
         *self.signing.write().expect("lock") = key;
+    }
+
+    /// Takes the issuer down (every request 503) or brings it back.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
     }
 
     /// Stops publishing the key `kid` (a rotation's grace period is over).
@@ -184,6 +197,18 @@ pub fn forge(header: &Value, claims: &Claims, signature: &[u8]) -> String {
     let h = B64.encode(serde_json::to_vec(header).expect("header json"));
     let c = B64.encode(serde_json::to_vec(claims).expect("claims json"));
     format!("{h}.{c}.{}", B64.encode(signature))
+}
+
+async fn when_up(
+    State(up): State<Arc<AtomicBool>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if up.load(Ordering::SeqCst) {
+        next.run(request).await
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+    }
 }
 
 async fn jwks(State(published): State<Published>) -> Json<Value> {

@@ -5,6 +5,7 @@
 //! directly; the real sign-in flow belongs to the `mock-issuer` crate.
 
 pub mod db;
+pub mod docs;
 pub mod issuer;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};

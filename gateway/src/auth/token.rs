@@ -181,3 +181,73 @@ impl TokenVerifier {
         Ok((identity, kid, claims.exp))
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    use proptest::prelude::*;
+    use url::Url;
+
+    use super::*;
+
+    /// A verifier whose issuer is not there: any token that gets as far as
+    /// asking for keys is refused as unavailable, which is still a refusal.
+    fn verifier() -> TokenVerifier {
+        let nowhere = Url::parse("http://127.0.0.1:9/").expect("url");
+        let jwks = nowhere.join("jwks.json").expect("url");
+        let keys = KeyStore::new(nowhere, Some(jwks), Duration::ZERO);
+        TokenVerifier::new(
+            keys,
+            "http://127.0.0.1:9",
+            "https://room.example/mcp",
+            vec![],
+        )
+    }
+
+    fn verify(token: &str) -> Result<Identity, TokenError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(verifier().verify(token, chrono::Utc::now().timestamp()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Header and claims are read before any signature is checked: no
+        /// header (any `alg`, any `kid`, `jku`/`x5u`/`jwk`/`crit`), claims
+        /// or signature bytes get a token through or make the check panic.
+        #[test]
+        fn forged_tokens_are_refused(
+            alg in prop_oneof![
+                Just("RS256".to_owned()), Just("none".to_owned()), Just("HS256".to_owned()),
+                Just("ES256".to_owned()), "[A-Za-z0-9]{0,8}",
+            ],
+            kid in proptest::option::of("[ -~]{0,40}"),
+            extra in proptest::option::of(("jku|x5u|jwk|crit", "[ -~]{0,40}")),
+            claims in "\\PC{0,200}",
+            signature in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
+            let mut header = serde_json::json!({"alg": alg, "typ": "JWT"});
+            if let Some(kid) = kid {
+                header["kid"] = serde_json::Value::String(kid);
+            }
+            if let Some((name, value)) = extra {
+                header[name] = serde_json::Value::String(value);
+            }
+            let token = format!(
+                "{}.{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(claims),
+                B64.encode(signature)
+            );
+            prop_assert!(verify(&token).is_err());
+        }
+
+        #[test]
+        fn arbitrary_text_is_refused(text in "\\PC{0,400}") {
+            prop_assert!(verify(&text).is_err());
+        }
+    }
+}
