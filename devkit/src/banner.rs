@@ -65,7 +65,7 @@ impl Banner<'_> {
         if !self.tunnelled {
             let note = self
                 .tunnel_note
-                .unwrap_or("run without --no-tunnel for a public URL");
+                .unwrap_or("run `devkit up` without --no-tunnel");
             let _ = writeln!(out, "    claude.ai     needs a public URL: {note}");
         }
         if self.issuer.is_some() {

@@ -37,6 +37,16 @@ use crate::{
     verify,
 };
 
+/// Progress and problems go to stderr, the banner to stdout. A closed pipe
+/// (`devkit up | head`) must not panic the process: `eprintln!` would, and a
+/// panic in the signal task would leave Ctrl-C unanswered.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// Where hosts send people to add a connector.
 const CLAUDE_CONNECTORS: &str = "https://claude.ai/settings/connectors";
 
@@ -107,8 +117,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move {
             stop_signal().await;
-            eprintln!("\nStopping.");
             stop.cancel();
+            say!("\nStopping.");
         }
     });
     let mut tunnel = None;
@@ -193,8 +203,8 @@ impl Running {
         self.gateway.shutdown_token().cancel();
         if let Some(server) = self.server {
             match server.await {
-                Ok(Err(e)) => eprintln!("devkit: the server ended with an error: {e}"),
-                Err(e) => eprintln!("devkit: the server task failed: {e}"),
+                Ok(Err(e)) => say!("devkit: the server ended with an error: {e}"),
+                Err(e) => say!("devkit: the server task failed: {e}"),
                 Ok(Ok(())) => {}
             }
         }
@@ -223,7 +233,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
         Some(secret) if !secret.is_empty() => secret,
         _ => {
             let secret = bootstrap::write_new_secret(Path::new(".env"))?;
-            eprintln!("Made a session signing secret and saved it in .env.");
+            say!("Made a session signing secret and saved it in .env.");
             Secret::new(secret)
         }
     };
@@ -233,7 +243,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
 
     let mut tunnel_note = None;
     if !args.no_tunnel {
-        eprintln!("Opening a Cloudflare quick tunnel (this takes a few seconds)…");
+        say!("Opening a Cloudflare quick tunnel (this takes a few seconds)…");
         let options = TunnelOptions {
             program: args.cloudflared.clone(),
             local_port: addr.port(),
@@ -242,11 +252,11 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
         };
         match Tunnel::open(&options).await {
             Ok(tunnel) => {
-                eprintln!("Tunnel open at {}", tunnel.public_url());
+                say!("Tunnel open at {}", tunnel.public_url());
                 *tunnel_slot = Some(tunnel);
             }
             Err(TunnelError::NotInstalled) => {
-                eprintln!(
+                say!(
                     "cloudflared is not installed, so this run is local only.\n  To {INSTALL_HELP}"
                 );
                 tunnel_note = Some("install cloudflared, then run `devkit up` again");
@@ -300,7 +310,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     };
 
     if tunnelled {
-        eprintln!("Checking the connector from outside, through the tunnel…");
+        say!("Checking the connector from outside, through the tunnel…");
     }
     verify::check_connector(&connector, auth_disabled, args.tunnel_timeout)
         .await
@@ -316,7 +326,10 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
         issuer: (!auth_disabled).then_some(issuer_id.as_str()),
         passcode: passcode.as_ref().map(Passcode::reveal),
     };
-    println!("{}", banner.render());
+    {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), "{}", banner.render());
+    }
     if args.open {
         open_next_page(tunnelled);
     }
@@ -327,10 +340,10 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
 /// run is used from Claude Code, which has no page to open.
 fn open_next_page(tunnelled: bool) {
     if !tunnelled {
-        eprintln!("--open: a local URL is used from Claude Code; there is no page to open.");
+        say!("--open: a local URL is used from Claude Code; there is no page to open.");
         return;
     }
     if let Err(e) = open::that_detached(CLAUDE_CONNECTORS) {
-        eprintln!("--open: cannot open a browser ({e}); go to {CLAUDE_CONNECTORS}");
+        say!("--open: cannot open a browser ({e}); go to {CLAUDE_CONNECTORS}");
     }
 }

@@ -7,7 +7,7 @@ use std::{
     ffi::OsString,
     io::{BufRead, BufReader, Read},
     net::TcpListener,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -75,27 +75,7 @@ impl Devkit {
         cloudflared: Cloudflared,
         env: &[(&str, &str)],
     ) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_devkit"));
-        command
-            .args(args)
-            .current_dir(folder.path())
-            .env("APP_DIR", workspace_dir().join("seed"))
-            .env("RUST_LOG", "info")
-            .env("PATH", search_path(cloudflared))
-            .env("STANDIN_PID_FILE", folder.path().join("cloudflared.pid"))
-            .env("STANDIN_LOG", folder.path().join("cloudflared.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for name in SCRUBBED {
-            command.env_remove(name);
-        }
-        if let Cloudflared::StandIn(mode) = cloudflared {
-            command
-                .env("STANDIN_MODE", mode)
-                .env("DEVKIT_TEST_LOOPBACK_TUNNEL", "1");
-        }
-        command.envs(env.iter().copied());
+        let mut command = command(folder.path(), args, cloudflared, env);
         let mut child = command.spawn().expect("devkit starts");
         let stdout = collect(child.stdout.take().expect("stdout"));
         let stderr = collect(child.stderr.take().expect("stderr"));
@@ -197,6 +177,38 @@ impl Drop for Devkit {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `devkit ARGS` in `folder`, with the shipped pack, a scrubbed environment
+/// and `PATH` holding the chosen stand-in (or no cloudflared at all).
+fn command(
+    folder: &Path,
+    args: &[&str],
+    cloudflared: Cloudflared,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_devkit"));
+    command
+        .args(args)
+        .current_dir(folder)
+        .env("APP_DIR", workspace_dir().join("seed"))
+        .env("RUST_LOG", "info")
+        .env("PATH", search_path(cloudflared))
+        .env("STANDIN_PID_FILE", folder.join("cloudflared.pid"))
+        .env("STANDIN_LOG", folder.join("cloudflared.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for name in SCRUBBED {
+        command.env_remove(name);
+    }
+    if let Cloudflared::StandIn(mode) = cloudflared {
+        command
+            .env("STANDIN_MODE", mode)
+            .env("DEVKIT_TEST_LOOPBACK_TUNNEL", "1");
+    }
+    command.envs(env.iter().copied());
+    command
 }
 
 fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
@@ -728,4 +740,51 @@ fn doctor_after_up_finds_the_database_and_keys() {
     );
     assert!(out.contains("ok    issuer keys"), "{out}");
     assert!(out.contains("ok    session secret 64 bytes"), "{out}");
+}
+
+/// With its output pipes closed (`devkit up | head`), Ctrl-C still stops it:
+/// writing to a closed pipe must not kill the signal handling.
+#[tokio::test]
+async fn ctrl_c_works_when_nobody_reads_the_output() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+        .to_string();
+    let args = ["up", "--no-tunnel", "--port", port.as_str()];
+    let mut child = command(folder.path(), &args, Cloudflared::Missing, &[])
+        .spawn()
+        .expect("devkit starts");
+    // Nobody will read: close our ends of its stdout and stderr now.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let started = Instant::now();
+    while reqwest::get(&health).await.map(|r| r.status()).ok() != Some(reqwest::StatusCode::OK) {
+        assert!(started.elapsed() < WAIT, "devkit up never answered");
+        assert!(
+            child.try_wait().expect("try_wait").is_none(),
+            "devkit up died"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("devkit up ignored Ctrl-C with its output closed");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
 }
