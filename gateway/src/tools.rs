@@ -12,9 +12,11 @@ use std::sync::Arc;
 use http::request::Parts;
 use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
-    handler::server::tool::ToolCallContext,
     handler::server::{
-        common::Extension, router::tool::ToolRouter, tool::IntoCallToolResult, wrapper::Parameters,
+        common::Extension,
+        router::tool::ToolRouter,
+        tool::{IntoCallToolResult, ToolCallContext},
+        wrapper::Parameters,
     },
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
