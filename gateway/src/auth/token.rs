@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     keys::{KeyError, KeyStore},
-    verified::VerifiedTokens,
+    verified::{TokenKey, VerifiedTokens},
 };
 use crate::identity::Identity;
 
@@ -110,14 +110,13 @@ impl TokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
-        if let Some(identity) = self
-            .verified
-            .get(token, now, |kid| self.keys.publishes(kid))
-        {
+        // Hashed once: the lookup and, on a miss, the insert use the same key.
+        let key = TokenKey::of(token);
+        if let Some(identity) = self.verified.get(key, now, |kid| self.keys.publishes(kid)) {
             return Ok(identity);
         }
         let (identity, kid, exp) = self.verify_fully(token, now).await?;
-        self.verified.insert(token, identity.clone(), kid, exp, now);
+        self.verified.insert(key, identity.clone(), kid, exp, now);
         Ok(identity)
     }
 

@@ -16,7 +16,15 @@ use sha2::{Digest, Sha256};
 use super::token::LEEWAY;
 use crate::identity::Identity;
 
-type Key = [u8; 32];
+/// SHA-256 of a token's bytes: what an entry is found by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenKey([u8; 32]);
+
+impl TokenKey {
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -34,7 +42,7 @@ impl Entry {
 /// Verified tokens, at most `capacity` of them.
 #[derive(Debug)]
 pub struct VerifiedTokens {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<HashMap<TokenKey, Entry>>,
     capacity: usize,
 }
 
@@ -50,11 +58,10 @@ impl VerifiedTokens {
     /// its key is still one the issuer publishes.
     pub fn get(
         &self,
-        token: &str,
+        key: TokenKey,
         now: i64,
         published: impl FnOnce(&str) -> bool,
     ) -> Option<Identity> {
-        let key = digest(token);
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(&key)?;
         if entry.expired(now) || !published(&entry.kid) {
@@ -65,7 +72,7 @@ impl VerifiedTokens {
     }
 
     /// Remembers a token that has just passed every check.
-    pub fn insert(&self, token: &str, identity: Identity, kid: String, exp: i64, now: i64) {
+    pub fn insert(&self, key: TokenKey, identity: Identity, kid: String, exp: i64, now: i64) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.capacity {
             entries.retain(|_, entry| !entry.expired(now));
@@ -74,7 +81,7 @@ impl VerifiedTokens {
                 entries.clear();
             }
         }
-        entries.insert(digest(token), Entry { identity, kid, exp });
+        entries.insert(key, Entry { identity, kid, exp });
     }
 
     pub fn len(&self) -> usize {
@@ -84,10 +91,6 @@ impl VerifiedTokens {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
-
-fn digest(token: &str) -> Key {
-    Sha256::digest(token.as_bytes()).into()
 }
 
 #[cfg(test)]
@@ -108,18 +111,28 @@ mod tests {
     #[test]
     fn a_hit_needs_the_same_bytes() {
         let cache = VerifiedTokens::new(8);
-        cache.insert("a.b.c", who("ada"), "k1".into(), 1_000, 0);
-        assert_eq!(cache.get("a.b.c", 10, |_| true), Some(who("ada")));
-        assert_eq!(cache.get("a.b.d", 10, |_| true), None);
-        assert_eq!(cache.get("a.b.c ", 10, |_| true), None);
+        cache.insert(TokenKey::of("a.b.c"), who("ada"), "k1".into(), 1_000, 0);
+        assert_eq!(
+            cache.get(TokenKey::of("a.b.c"), 10, |_| true),
+            Some(who("ada"))
+        );
+        assert_eq!(cache.get(TokenKey::of("a.b.d"), 10, |_| true), None);
+        assert_eq!(cache.get(TokenKey::of("a.b.c "), 10, |_| true), None);
     }
 
     #[test]
     fn expiry_is_enforced_on_every_hit_with_the_full_checks_leeway() {
         let cache = VerifiedTokens::new(8);
-        cache.insert("t", who("ada"), "k1".into(), 1_000, 0);
-        assert!(cache.get("t", 1_000 + LEEWAY_SECS, |_| true).is_some());
-        assert_eq!(cache.get("t", 1_001 + LEEWAY_SECS, |_| true), None);
+        cache.insert(TokenKey::of("t"), who("ada"), "k1".into(), 1_000, 0);
+        assert!(
+            cache
+                .get(TokenKey::of("t"), 1_000 + LEEWAY_SECS, |_| true)
+                .is_some()
+        );
+        assert_eq!(
+            cache.get(TokenKey::of("t"), 1_001 + LEEWAY_SECS, |_| true),
+            None
+        );
         // An expired entry is gone, not just hidden.
         assert!(cache.is_empty());
     }
@@ -127,8 +140,8 @@ mod tests {
     #[test]
     fn a_key_no_longer_published_ends_the_entry() {
         let cache = VerifiedTokens::new(8);
-        cache.insert("t", who("ada"), "old".into(), 1_000, 0);
-        assert_eq!(cache.get("t", 1, |kid| kid != "old"), None);
+        cache.insert(TokenKey::of("t"), who("ada"), "old".into(), 1_000, 0);
+        assert_eq!(cache.get(TokenKey::of("t"), 1, |kid| kid != "old"), None);
         assert!(cache.is_empty());
     }
 
@@ -136,19 +149,28 @@ mod tests {
     fn the_size_is_bounded() {
         let cache = VerifiedTokens::new(4);
         for i in 0..4 {
-            cache.insert(&format!("live{i}"), who("x"), "k".into(), 1_000, 0);
+            cache.insert(
+                TokenKey::of(&format!("live{i}")),
+                who("x"),
+                "k".into(),
+                1_000,
+                0,
+            );
         }
         assert_eq!(cache.len(), 4);
-        cache.insert("one more", who("y"), "k".into(), 1_000, 0);
+        cache.insert(TokenKey::of("one more"), who("y"), "k".into(), 1_000, 0);
         assert!(cache.len() <= 4);
-        assert_eq!(cache.get("one more", 1, |_| true), Some(who("y")));
+        assert_eq!(
+            cache.get(TokenKey::of("one more"), 1, |_| true),
+            Some(who("y"))
+        );
 
         // Expired entries are the first to go.
         let cache = VerifiedTokens::new(2);
-        cache.insert("old", who("x"), "k".into(), 10, 0);
-        cache.insert("live", who("x"), "k".into(), 1_000, 0);
-        cache.insert("new", who("y"), "k".into(), 1_000, 500);
+        cache.insert(TokenKey::of("old"), who("x"), "k".into(), 10, 0);
+        cache.insert(TokenKey::of("live"), who("x"), "k".into(), 1_000, 0);
+        cache.insert(TokenKey::of("new"), who("y"), "k".into(), 1_000, 500);
         assert_eq!(cache.len(), 2);
-        assert!(cache.get("live", 500, |_| true).is_some());
+        assert!(cache.get(TokenKey::of("live"), 500, |_| true).is_some());
     }
 }
