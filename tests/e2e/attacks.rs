@@ -12,7 +12,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
 use e2e::{
     AppOptions, Backend, Claims, PKCE_CHALLENGE, PKCE_VERIFIER, TestApp, docs,
     issuer::{KEY_A, KEY_B, ROGUE, forge, sign_with},
-    no_redirects, spawn_app, spawn_mock_issuer,
+    no_redirects, spawn_app, spawn_mock_issuer, summary, tools_list,
 };
 use gateway::{config::Secret, identity::Identity, session::SessionSigner};
 use serde_json::{Value, json};
@@ -40,52 +40,9 @@ macro_rules! attack {
 
 // ---- how answers are summarised ------------------------------------------
 
-fn tools_list() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
-}
-
 fn tools_call(name: &str, arguments: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
            "params": {"name": name, "arguments": arguments}})
-}
-
-/// `401 invalid_token`, `401 challenge` (no error: no token was sent),
-/// `200 ok`, `200 tool error CODE`, `400 JSON-RPC -32700`, or the bare status.
-async fn summary(response: reqwest::Response) -> String {
-    let status = response.status().as_u16();
-    if let Some(challenge) = response
-        .headers()
-        .get("www-authenticate")
-        .and_then(|v| v.to_str().ok())
-    {
-        // Every challenge must lead the client to our metadata (RFC 9728).
-        if !challenge.contains("resource_metadata=\"http") {
-            return format!("{status} challenge without resource_metadata: {challenge}");
-        }
-        return match challenge.split("error=\"").nth(1) {
-            Some(rest) => format!("{status} {}", rest.split('"').next().unwrap_or_default()),
-            None => format!("{status} challenge"),
-        };
-    }
-    let body = response.text().await.unwrap_or_default();
-    let message = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
-    if let Some(code) = message["error"]["code"].as_i64() {
-        return format!("{status} JSON-RPC {code}");
-    }
-    if status != 200 {
-        return status.to_string();
-    }
-    if message.is_null() {
-        return "200 not JSON".into();
-    }
-    if message["result"]["isError"] == json!(true) {
-        let text = message["result"]["content"][0]["text"]
-            .as_str()
-            .unwrap_or_default();
-        let code = text.split([' ', ':']).next().unwrap_or_default();
-        return format!("200 tool error {code}");
-    }
-    "200 ok".into()
 }
 
 async fn post_raw(
@@ -104,9 +61,22 @@ async fn post_raw(
     .await
 }
 
-async fn with_token(token: &str) -> String {
-    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+/// What `tools/list` with `token` gets from `app`.
+async fn listed(app: &TestApp, token: &str) -> String {
     summary(app.post_mcp(Some(token), &tools_list()).await).await
+}
+
+async fn with_token(token: &str) -> String {
+    listed(&spawn_app(AppOptions::on(Backend::Sqlite)).await, token).await
+}
+
+/// A raw POST to a fresh gateway with alice's valid token, plus what `build` adds.
+async fn raw_as_alice(
+    build: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+) -> String {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let token = app.token_for("alice");
+    post_raw(&app, |r| build(r.bearer_auth(token))).await
 }
 
 /// A fresh gateway and a valid claim set for `alice` on it.
@@ -119,11 +89,7 @@ async fn app_and_claims() -> (TestApp, Claims) {
 async fn claims_changed(change: impl FnOnce(&mut Claims)) -> String {
     let (app, mut claims) = app_and_claims().await;
     change(&mut claims);
-    summary(
-        app.post_mcp(Some(&app.issuer.mint(&claims)), &tools_list())
-            .await,
-    )
-    .await
+    listed(&app, &app.issuer.mint(&claims)).await
 }
 
 async fn begin(app: &TestApp, sub: &str) -> String {
@@ -317,7 +283,7 @@ fn matrix() -> Vec<Attack> {
                 header.kid = Some("key-a".into());
                 let key = jsonwebtoken::EncodingKey::from_secret(KEY_A.public_pem.as_bytes());
                 let token = jsonwebtoken::encode(&header, &claims, &key).expect("hs256");
-                summary(app.post_mcp(Some(&token), &tools_list()).await).await
+                listed(&app, &token).await
             }
         ),
         attack!(
@@ -326,11 +292,7 @@ fn matrix() -> Vec<Attack> {
             "401 invalid_token",
             async {
                 let (app, claims) = app_and_claims().await;
-                summary(
-                    app.post_mcp(Some(&sign_with(&KEY_B, &claims)), &tools_list())
-                        .await,
-                )
-                .await
+                listed(&app, &sign_with(&KEY_B, &claims)).await
             }
         ),
         attack!(
@@ -341,7 +303,7 @@ fn matrix() -> Vec<Attack> {
                 let (app, claims) = app_and_claims().await;
                 let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
                 let token = jsonwebtoken::encode(&header, &claims, &KEY_A.encoding).expect("sign");
-                summary(app.post_mcp(Some(&token), &tools_list()).await).await
+                listed(&app, &token).await
             }
         ),
         attack!(
@@ -351,11 +313,7 @@ fn matrix() -> Vec<Attack> {
             async {
                 let (app, claims) = app_and_claims().await;
                 let header = json!({"alg": "RS256", "kid": "../../../../etc/passwd"});
-                summary(
-                    app.post_mcp(Some(&forge(&header, &claims, b"sig")), &tools_list())
-                        .await,
-                )
-                .await
+                listed(&app, &forge(&header, &claims, b"sig")).await
             }
         ),
         attack!(
@@ -365,11 +323,7 @@ fn matrix() -> Vec<Attack> {
             async {
                 let (app, claims) = app_and_claims().await;
                 let header = json!({"alg": "RS256", "kid": "http://127.0.0.1:1/jwks.json"});
-                summary(
-                    app.post_mcp(Some(&forge(&header, &claims, b"sig")), &tools_list())
-                        .await,
-                )
-                .await
+                listed(&app, &forge(&header, &claims, b"sig")).await
             }
         ),
         attack!(
@@ -382,7 +336,7 @@ fn matrix() -> Vec<Attack> {
                 header.kid = Some("key-a".into());
                 header.jku = Some("http://127.0.0.1:1/evil-jwks.json".into());
                 let token = jsonwebtoken::encode(&header, &claims, &ROGUE.encoding).expect("sign");
-                summary(app.post_mcp(Some(&token), &tools_list()).await).await
+                listed(&app, &token).await
             }
         ),
         attack!(
@@ -395,7 +349,7 @@ fn matrix() -> Vec<Attack> {
                 header.kid = Some("key-a".into());
                 header.x5u = Some("http://127.0.0.1:1/evil.pem".into());
                 let token = jsonwebtoken::encode(&header, &claims, &ROGUE.encoding).expect("sign");
-                summary(app.post_mcp(Some(&token), &tools_list()).await).await
+                listed(&app, &token).await
             }
         ),
         attack!(
@@ -404,11 +358,7 @@ fn matrix() -> Vec<Attack> {
             "401 invalid_token",
             async {
                 let (app, claims) = app_and_claims().await;
-                summary(
-                    app.post_mcp(Some(&sign_with(&ROGUE, &claims)), &tools_list())
-                        .await,
-                )
-                .await
+                listed(&app, &sign_with(&ROGUE, &claims)).await
             }
         ),
         attack!(
@@ -422,7 +372,7 @@ fn matrix() -> Vec<Attack> {
                 evil.sub = Some("bob".into());
                 let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
                 parts[1] = B64.encode(serde_json::to_vec(&evil).expect("json"));
-                summary(app.post_mcp(Some(&parts.join(".")), &tools_list()).await).await
+                listed(&app, &parts.join(".")).await
             }
         ),
         attack!(
@@ -468,11 +418,7 @@ fn matrix() -> Vec<Attack> {
             async {
                 let (app, mut claims) = app_and_claims().await;
                 claims.aud = Some(json!(["https://a.example", app.resource]));
-                summary(
-                    app.post_mcp(Some(&app.issuer.mint(&claims)), &tools_list())
-                        .await,
-                )
-                .await
+                listed(&app, &app.issuer.mint(&claims)).await
             }
         ),
         attack!(
@@ -565,7 +511,7 @@ fn matrix() -> Vec<Attack> {
                         .status(),
                     200
                 );
-                summary(app.post_mcp(Some(&old), &tools_list()).await).await
+                listed(&app, &old).await
             }
         ),
         attack!(
@@ -752,11 +698,8 @@ fn matrix() -> Vec<Attack> {
             "malformed JSON",
             "400 JSON-RPC -32700",
             async {
-                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                let token = app.token_for("alice");
-                post_raw(&app, |r| {
-                    r.bearer_auth(token)
-                        .header("content-type", "application/json")
+                raw_as_alice(|r| {
+                    r.header("content-type", "application/json")
                         .body("{\"jsonrpc\": ")
                 })
                 .await
@@ -767,43 +710,26 @@ fn matrix() -> Vec<Attack> {
             "invalid UTF-8 in the body",
             "400 JSON-RPC -32700",
             async {
-                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                let token = app.token_for("alice");
                 let mut body =
                     br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"x":""#.to_vec();
                 body.extend_from_slice(&[0xff, 0xfe]);
                 body.extend_from_slice(br#""}}"#);
-                post_raw(&app, |r| {
-                    r.bearer_auth(token)
-                        .header("content-type", "application/json")
-                        .body(body)
-                })
-                .await
+                raw_as_alice(|r| r.header("content-type", "application/json").body(body)).await
             }
         ),
         attack!(
             "HTTP / JSON-RPC",
             "a batch request",
             "400 JSON-RPC -32700",
-            async {
-                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                let token = app.token_for("alice");
-                post_raw(&app, |r| {
-                    r.bearer_auth(token)
-                        .json(&json!([tools_list(), tools_list()]))
-                })
-                .await
-            }
+            async { raw_as_alice(|r| r.json(&json!([tools_list(), tools_list()]))).await }
         ),
         attack!(
             "HTTP / JSON-RPC",
             "a body over the limit (1 MiB)",
             "413",
             async {
-                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                let token = app.token_for("alice");
                 let huge = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(1 << 20)}});
-                post_raw(&app, |r| r.bearer_auth(token).json(&huge)).await
+                raw_as_alice(|r| r.json(&huge)).await
             }
         ),
         attack!(
@@ -811,11 +737,8 @@ fn matrix() -> Vec<Attack> {
             "wrong content type (`text/plain`)",
             "415",
             async {
-                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                let token = app.token_for("alice");
-                post_raw(&app, |r| {
-                    r.bearer_auth(token)
-                        .header("content-type", "text/plain")
+                raw_as_alice(|r| {
+                    r.header("content-type", "text/plain")
                         .body(tools_list().to_string())
                 })
                 .await
@@ -826,25 +749,15 @@ fn matrix() -> Vec<Attack> {
             "a disallowed `Origin` (DNS rebinding)",
             "403",
             async {
-                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                let token = app.token_for("alice");
-                post_raw(&app, |r| {
-                    r.bearer_auth(token)
-                        .header("origin", "https://evil.example")
+                raw_as_alice(|r| {
+                    r.header("origin", "https://evil.example")
                         .json(&tools_list())
                 })
                 .await
             }
         ),
         attack!("HTTP / JSON-RPC", "a disallowed `Host`", "403", async {
-            let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-            let token = app.token_for("alice");
-            post_raw(&app, |r| {
-                r.bearer_auth(token)
-                    .header("host", "evil.example")
-                    .json(&tools_list())
-            })
-            .await
+            raw_as_alice(|r| r.header("host", "evil.example").json(&tools_list())).await
         }),
         attack!(
             "issuer",
@@ -1018,27 +931,12 @@ async fn registration_error(redirect_uris: Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_matrix() {
     let mut rows = Vec::new();
-    let mut wrong = Vec::new();
     for attack in matrix() {
-        let observed = (attack.run)().await;
-        if observed != attack.expect {
-            wrong.push(format!(
-                "{} / {}: expected `{}`, got `{observed}`",
-                attack.group, attack.name, attack.expect
-            ));
-        }
-        rows.push(vec![
-            attack.group.to_owned(),
-            attack.name.to_owned(),
-            attack.expect.to_owned(),
-            observed,
-        ]);
+        rows.push(docs::Row {
+            cells: vec![attack.group.to_owned(), attack.name.to_owned()],
+            expect: attack.expect.to_owned(),
+            observed: (attack.run)().await,
+        });
     }
-    assert!(
-        wrong.is_empty(),
-        "attacks answered wrongly:\n{}",
-        wrong.join("\n")
-    );
-    let table = docs::table(&["group", "attack", "expected", "observed"], &rows);
-    docs::check_table("attack matrix", &table);
+    docs::check_rows("attack matrix", &["group", "attack"], rows);
 }

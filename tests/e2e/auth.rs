@@ -2,12 +2,8 @@
 //! rotation and where tokens are read from. Tokens that fail each of the
 //! four checks are in the attack matrix (`attacks.rs`).
 
-use e2e::{AppOptions, Backend, Claims, TestApp, issuer::KEY_B, spawn_app};
+use e2e::{AppOptions, Backend, Claims, TestApp, issuer::KEY_B, spawn_app, tools_list};
 use serde_json::{Value, json};
-
-fn tools_list() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
-}
 
 fn challenge(response: &reqwest::Response) -> String {
     response

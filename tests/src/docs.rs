@@ -41,3 +41,47 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     lines.extend(rows.iter().map(|row| format!("| {} |", row.join(" | "))));
     lines.join("\n")
 }
+
+/// One row of a checked table: its label cells, what must happen, what did.
+#[derive(Debug)]
+pub struct Row {
+    pub cells: Vec<String>,
+    pub expect: String,
+    pub observed: String,
+}
+
+/// Fails naming every row whose observation differs from its expectation,
+/// then checks the `section`'s table (`labels`, expected, observed).
+pub fn check_rows(section: &str, labels: &[&str], rows: Vec<Row>) {
+    let wrong: Vec<String> = rows
+        .iter()
+        .filter(|row| row.observed != row.expect)
+        .map(|row| {
+            format!(
+                "{}: expected `{}`, got `{}`",
+                row.cells.join(" / "),
+                row.expect,
+                row.observed
+            )
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "{section}: wrong answers:\n{}",
+        wrong.join("\n")
+    );
+    let header: Vec<&str> = labels
+        .iter()
+        .copied()
+        .chain(["expected", "observed"])
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|row| {
+            let mut cells = row.cells;
+            cells.extend([row.expect, row.observed]);
+            cells
+        })
+        .collect();
+    check_table(section, &table(&header, &cells));
+}

@@ -285,6 +285,50 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A `tools/list` request.
+pub fn tools_list() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+}
+
+/// `401 invalid_token`, `401 challenge` (no error: no token was sent),
+/// `200 ok`, `200 tool error CODE`, `400 JSON-RPC -32700`, or the bare status.
+pub async fn summary(response: reqwest::Response) -> String {
+    let status = response.status().as_u16();
+    if let Some(challenge) = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+    {
+        // Every challenge must lead the client to our metadata (RFC 9728).
+        if !challenge.contains("resource_metadata=\"http") {
+            return format!("{status} challenge without resource_metadata: {challenge}");
+        }
+        return match challenge.split("error=\"").nth(1) {
+            Some(rest) => format!("{status} {}", rest.split('"').next().unwrap_or_default()),
+            None => format!("{status} challenge"),
+        };
+    }
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<Value>(&body).unwrap_or(Value::Null);
+    if let Some(code) = message["error"]["code"].as_i64() {
+        return format!("{status} JSON-RPC {code}");
+    }
+    if status != 200 {
+        return status.to_string();
+    }
+    if message.is_null() {
+        return "200 not JSON".into();
+    }
+    if message["result"]["isError"] == json!(true) {
+        let text = message["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        let code = text.split([' ', ':']).next().unwrap_or_default();
+        return format!("200 tool error {code}");
+    }
+    "200 ok".into()
+}
+
 /// The rmcp client with typed helpers.
 pub struct McpClient(pub RunningService<RoleClient, ()>);
 
