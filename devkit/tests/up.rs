@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{McpClient, hidden_fields, no_redirects, workspace_dir};
+use e2e::{McpClient, answer_sign_in, no_redirects, workspace_dir};
 use rmcp::{
     ServiceExt,
     transport::{
@@ -288,19 +288,10 @@ async fn sign_in(connector: &Url, who: &str, passcode: Option<&str>) -> McpClien
         passcode.is_some(),
         "{html}"
     );
-    let mut form = hidden_fields(&html);
-    form.push(("who".into(), who.into()));
-    form.push(("decision".into(), "approve".into()));
-    if let Some(code) = passcode {
-        form.push(("passcode".into(), code.into()));
-    }
-    let post_to = connector.join("/oauth/authorize").expect("url");
-    let answer = http
-        .post(post_to)
-        .form(&form)
-        .send()
-        .await
-        .expect("approve");
+    let mut answers = vec![("who", who), ("decision", "approve")];
+    answers.extend(passcode.map(|code| ("passcode", code)));
+    let action = connector.join("/oauth/authorize").expect("url");
+    let answer = answer_sign_in(&http, action, &html, &answers).await;
     assert_eq!(
         answer.status(),
         303,
@@ -474,18 +465,13 @@ async fn wrong_passcode_answer(connector: &Url) -> (u16, String) {
         .text()
         .await
         .expect("html");
-    let mut form = hidden_fields(&page);
-    form.extend([
-        ("who".to_owned(), "mallory".to_owned()),
-        ("passcode".to_owned(), "not-it".to_owned()),
-        ("decision".to_owned(), "approve".to_owned()),
-    ]);
-    let answer = http
-        .post(connector.join("/oauth/authorize").expect("url"))
-        .form(&form)
-        .send()
-        .await
-        .expect("post");
+    let answers = [
+        ("who", "mallory"),
+        ("passcode", "not-it"),
+        ("decision", "approve"),
+    ];
+    let action = connector.join("/oauth/authorize").expect("url");
+    let answer = answer_sign_in(&http, action, &page, &answers).await;
     (answer.status().as_u16(), answer.text().await.expect("html"))
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use e2e::{
-    AppOptions, Backend, PKCE_CHALLENGE, PKCE_VERIFIER, hidden_fields, no_redirects, spawn_app,
+    AppOptions, Backend, PKCE_CHALLENGE, PKCE_VERIFIER, answer_sign_in, no_redirects, spawn_app,
     spawn_mock_issuer,
 };
 use rmcp::{
@@ -172,15 +172,14 @@ async fn the_sign_in_page_works_through_its_form() {
         "the state is escaped in the page"
     );
 
-    let mut form = hidden_fields(&html);
-    form.push(("who".into(), "Grace".into()));
-    form.push(("decision".into(), "approve".into()));
-    let answer = http
-        .post(format!("{issuer}/oauth/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .expect("approve");
+    let action = format!("{issuer}/oauth/authorize");
+    let answer = answer_sign_in(
+        &http,
+        &action,
+        &html,
+        &[("who", "Grace"), ("decision", "approve")],
+    )
+    .await;
     assert_eq!(answer.status(), 303);
     let location =
         url::Url::parse(answer.headers()["location"].to_str().expect("location")).expect("url");
@@ -249,14 +248,7 @@ async fn the_sign_in_page_works_through_its_form() {
         .text()
         .await
         .expect("html");
-    let mut form = hidden_fields(&page);
-    form.push(("decision".into(), "deny".into()));
-    let denied = http
-        .post(format!("{issuer}/oauth/authorize"))
-        .form(&form)
-        .send()
-        .await
-        .expect("deny");
+    let denied = answer_sign_in(&http, &action, &page, &[("decision", "deny")]).await;
     let location = denied.headers()["location"]
         .to_str()
         .expect("location")

@@ -285,6 +285,27 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Answers a sign-in page as a person would: the page's hidden fields plus
+/// `answers` (who, passcode, decision), posted to the form's `action`.
+pub async fn answer_sign_in(
+    http: &reqwest::Client,
+    action: impl reqwest::IntoUrl,
+    page: &str,
+    answers: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form = hidden_fields(page);
+    form.extend(
+        answers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    http.post(action)
+        .form(&form)
+        .send()
+        .await
+        .expect("the sign-in form posts")
+}
+
 /// A `tools/list` request.
 pub fn tools_list() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
