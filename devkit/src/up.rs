@@ -298,11 +298,12 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     }
 
     let stop = CancellationToken::new();
-    let server = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.clone().cancelled_owned())
-            .into_future(),
-    );
+    let server = tokio::spawn(gateway::http::serve::serve(
+        listener,
+        router,
+        gateway.settings.request_timeout,
+        stop.clone().cancelled_owned(),
+    ));
     let running = Running {
         server: Some(server),
         stop,

@@ -64,6 +64,10 @@ pub struct Config {
     /// Largest saved state accepted, in bytes of JSON.
     #[arg(long, env = "MAX_STATE_BYTES", default_value_t = 64 * 1024)]
     pub max_state_bytes: usize,
+
+    /// Longest a request may take to arrive and be answered; slower ones get 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
 }
 
 /// The checked, fully defaulted form of [`Config`] that the gateway runs on.
@@ -77,6 +81,7 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub app_dir: PathBuf,
     pub max_state_bytes: usize,
+    pub request_timeout: Duration,
 }
 
 /// How callers are identified.
@@ -115,6 +120,8 @@ pub enum ConfigError {
     BadSessionTtl,
     #[error("MAX_STATE_BYTES must be between 2 and 16777216")]
     BadMaxState,
+    #[error("REQUEST_TIMEOUT must be between 1 second and 10 minutes")]
+    BadRequestTimeout,
 }
 
 impl Config {
@@ -133,6 +140,11 @@ impl Config {
         }
         if !(2..=16 * 1024 * 1024).contains(&self.max_state_bytes) {
             return Err(ConfigError::BadMaxState);
+        }
+        if self.request_timeout < Duration::from_secs(1)
+            || self.request_timeout > Duration::from_secs(600)
+        {
+            return Err(ConfigError::BadRequestTimeout);
         }
         let resource_url = match self.resource_url {
             Some(url) => url,
@@ -167,6 +179,7 @@ impl Config {
             session_ttl: self.session_ttl,
             app_dir: self.app_dir,
             max_state_bytes: self.max_state_bytes,
+            request_timeout: self.request_timeout,
         })
     }
 }
@@ -340,6 +353,7 @@ mod tests {
             session_ttl: Duration::from_secs(1800),
             app_dir: "seed".into(),
             max_state_bytes: 65536,
+            request_timeout: Duration::from_secs(30),
         }
     }
 
@@ -366,6 +380,28 @@ mod tests {
         let mut c = base();
         c.auth_issuer = None;
         assert!(matches!(c.settle(), Err(ConfigError::MissingIssuer)));
+    }
+
+    #[test]
+    fn a_request_timeout_must_be_usable() {
+        for bad in [
+            Duration::ZERO,
+            Duration::from_millis(999),
+            Duration::from_secs(601),
+        ] {
+            let mut c = base();
+            c.request_timeout = bad;
+            assert!(
+                matches!(c.settle(), Err(ConfigError::BadRequestTimeout)),
+                "{bad:?}"
+            );
+        }
+        let mut c = base();
+        c.request_timeout = Duration::from_secs(1);
+        assert_eq!(
+            c.settle().expect("valid").request_timeout,
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -96,7 +96,14 @@ impl Gateway {
             max_body_bytes: settings.max_state_bytes + ENVELOPE_BYTES,
             shutdown: shutdown.clone(),
         };
-        let router = http::router(state, guard, (document, resource), transport, store.clone());
+        let router = http::router(
+            state,
+            guard,
+            (document, resource),
+            transport,
+            store.clone(),
+            settings.request_timeout,
+        );
         Ok(Self {
             router,
             store,
@@ -148,12 +155,16 @@ impl Application {
     ) -> std::io::Result<()> {
         let Self { listener, gateway } = self;
         let stop = gateway.shutdown_token();
-        let result = axum::serve(listener, gateway.router)
-            .with_graceful_shutdown(async move {
+        let result = http::serve::serve(
+            listener,
+            gateway.router,
+            gateway.settings.request_timeout,
+            async move {
                 shutdown.await;
                 stop.cancel();
-            })
-            .await;
+            },
+        )
+        .await;
         gateway.store.close().await;
         result
     }

@@ -17,7 +17,7 @@ use std::{
 };
 
 use serde::Deserialize;
-use url::Url;
+use url::{Host, Url};
 
 use crate::{
     clients::{AuthMethod, Client},
@@ -116,10 +116,7 @@ impl MetadataDocuments {
     async fn fetch(&self, url: &Url) -> Result<Vec<u8>, CimdError> {
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| CimdError::Fetch(format!("cannot resolve {host}: {e}")))?
-            .collect();
+        let addrs = addresses_of(url, port).await?;
         let first = *addrs
             .first()
             .ok_or_else(|| CimdError::Fetch(format!("{host} has no address")))?;
@@ -162,6 +159,20 @@ impl MetadataDocuments {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+/// Where `url`'s host is: an address literal as written (`host_str` keeps
+/// an IPv6 literal's brackets, which no resolver takes), a name resolved.
+async fn addresses_of(url: &Url, port: u16) -> Result<Vec<SocketAddr>, CimdError> {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => Ok(vec![SocketAddr::new(ip.into(), port)]),
+        Some(Host::Ipv6(ip)) => Ok(vec![SocketAddr::new(ip.into(), port)]),
+        Some(Host::Domain(name)) => Ok(tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|e| CimdError::Fetch(format!("cannot resolve {name}: {e}")))?
+            .collect()),
+        None => Err(CimdError::NotAUrl(url.to_string())),
     }
 }
 
@@ -316,11 +327,18 @@ mod tests {
                 "{id}"
             );
         }
-        // A host that resolves to loopback is refused before any request.
-        let loopback = "https://localhost/client.json";
-        assert!(matches!(
-            docs.client(loopback, 0).await,
-            Err(CimdError::Forbidden(_))
-        ));
+        // Hosts that are or resolve to loopback are refused before any
+        // request, however the address is written.
+        for loopback in [
+            "https://localhost/client.json",
+            "https://2130706433/client.json",
+            "https://[::1]/client.json",
+            "https://[::ffff:127.0.0.1]/client.json",
+        ] {
+            assert!(
+                matches!(docs.client(loopback, 0).await, Err(CimdError::Forbidden(_))),
+                "{loopback}"
+            );
+        }
     }
 }

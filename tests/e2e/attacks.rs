@@ -6,6 +6,9 @@
 //! fails naming every attack whose answer differs from the expected one, and
 //! renders the table that `docs/reliability.md` holds (see [`e2e::docs`]).
 
+mod documents;
+mod raw;
+
 use std::{future::Future, pin::Pin};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
@@ -725,12 +728,32 @@ fn matrix() -> Vec<Attack> {
         ),
         attack!(
             "HTTP / JSON-RPC",
-            "a body over the limit (1 MiB)",
-            "413",
-            async {
-                let huge = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(1 << 20)}});
-                raw_as_alice(|r| r.json(&huge)).await
-            }
+            "a body over the limit (100 MiB announced)",
+            "413, the rest never read",
+            raw::endless_body(false)
+        ),
+        attack!(
+            "HTTP / JSON-RPC",
+            "a body over the limit, chunked with no length",
+            "413, the rest never read",
+            raw::endless_body(true)
+        ),
+        attack!(
+            "HTTP / JSON-RPC",
+            "a request head that stops half-way (slow loris)",
+            "closed unanswered; another client meanwhile: 200 ok",
+            raw::stalled(|app| {
+                let head = raw::post_head(app, "Content-Length: 2\r\n");
+                head[..head.len() / 2].to_owned()
+            })
+        ),
+        attack!(
+            "HTTP / JSON-RPC",
+            "a body that stops part-way (slow loris)",
+            "408, then closed; another client meanwhile: 200 ok",
+            raw::stalled(|app| {
+                raw::post_head(app, "Content-Length: 1000\r\n") + r#"{"jsonrpc": "2.0", "#
+            })
         ),
         attack!(
             "HTTP / JSON-RPC",
@@ -877,6 +900,61 @@ fn matrix() -> Vec<Attack> {
         ),
         attack!(
             "issuer",
+            "a metadata document on loopback (`https://localhost:PORT/…`)",
+            "400 page, non-public address, nothing fetched",
+            document_at_tripwire(|port| format!("https://localhost:{port}/client.json"))
+        ),
+        attack!(
+            "issuer",
+            "a metadata document on loopback written as a number (`https://2130706433:PORT/…`)",
+            "400 page, non-public address, nothing fetched",
+            document_at_tripwire(|port| format!("https://2130706433:{port}/client.json"))
+        ),
+        attack!(
+            "issuer",
+            "a metadata document on IPv4-mapped loopback (`https://[::ffff:127.0.0.1]:PORT/…`)",
+            "400 page, non-public address, nothing fetched",
+            document_at_tripwire(|port| format!("https://[::ffff:127.0.0.1]:{port}/client.json"))
+        ),
+        attack!(
+            "issuer",
+            "a metadata document on the cloud metadata address (`169.254.169.254`)",
+            "400 page, non-public address",
+            documents::authorize_document("https://169.254.169.254/latest/meta-data", false)
+        ),
+        attack!(
+            "issuer",
+            "a metadata document on a private network (`10.0.0.1`)",
+            "400 page, non-public address",
+            documents::authorize_document("https://10.0.0.1/client.json", false)
+        ),
+        attack!(
+            "issuer",
+            "a metadata document that redirects to loopback",
+            "400 page, redirect not followed, nothing fetched",
+            async {
+                let tripwire = documents::Tripwire::set().await;
+                let target = format!("http://127.0.0.1:{}/client.json", tripwire.port);
+                let server = documents::hostile_documents(target).await;
+                let answer =
+                    documents::authorize_document(&format!("http://{server}/redirect"), true).await;
+                answer + &tripwire.verdict()
+            }
+        ),
+        attack!(
+            "issuer",
+            "a 10 MiB metadata document, length announced",
+            "400 page, too large",
+            hostile_document("huge")
+        ),
+        attack!(
+            "issuer",
+            "a 10 MiB metadata document, chunked with no length",
+            "400 page, too large",
+            hostile_document("huge-chunked")
+        ),
+        attack!(
+            "issuer",
             "refresh token reuse (revokes the family)",
             "400 invalid_grant, successor revoked",
             async {
@@ -924,6 +1002,20 @@ async fn registration_error(redirect_uris: Value) -> String {
         "{status} {}",
         body["error"].as_str().unwrap_or("(no error)")
     )
+}
+
+/// A metadata document URL naming a loopback port that counts connections,
+/// on an issuer that refuses loopback documents as a deployed one does.
+async fn document_at_tripwire(client_id: impl FnOnce(u16) -> String) -> String {
+    let tripwire = documents::Tripwire::set().await;
+    let answer = documents::authorize_document(&client_id(tripwire.port), false).await;
+    answer + &tripwire.verdict()
+}
+
+/// The answer for a document at `path` on the hostile document server.
+async fn hostile_document(path: &str) -> String {
+    let server = documents::hostile_documents(String::new()).await;
+    documents::authorize_document(&format!("http://{server}/{path}"), true).await
 }
 
 // ---- the run ---------------------------------------------------------------

@@ -77,6 +77,7 @@ pub struct AppOptions {
     pub required_scopes: Vec<String>,
     pub session_ttl: Duration,
     pub max_state_bytes: usize,
+    pub request_timeout: Duration,
     pub session_secret: Vec<u8>,
     /// The public connector URL; default: the bound loopback address.
     pub resource_url: Option<String>,
@@ -93,6 +94,7 @@ impl AppOptions {
             required_scopes: vec![],
             session_ttl: Duration::from_secs(1800),
             max_state_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(30),
             session_secret: b"a test secret that is long enough!!".to_vec(),
             resource_url: None,
             issuer: None,
@@ -133,7 +135,17 @@ pub async fn spawn_mock_issuer(
     auto_approve: bool,
     fixed_user: Option<&str>,
 ) -> String {
-    let config = mock_issuer::config::IssuerConfig {
+    spawn_issuer(issuer_config(state_dir, auto_approve, fixed_user)).await
+}
+
+/// The mock issuer's configuration for a test: port 0, and client metadata
+/// documents may be served from loopback (tests have no public host).
+pub fn issuer_config(
+    state_dir: &std::path::Path,
+    auto_approve: bool,
+    fixed_user: Option<&str>,
+) -> mock_issuer::config::IssuerConfig {
+    mock_issuer::config::IssuerConfig {
         addr: "127.0.0.1:0".parse().unwrap_or_else(|_| unreachable!()),
         issuer_url: None,
         state_dir: state_dir.to_owned(),
@@ -143,7 +155,11 @@ pub async fn spawn_mock_issuer(
         access_ttl: Duration::from_secs(3600),
         refresh_ttl: Duration::from_secs(86400),
         allow_loopback_documents: true,
-    };
+    }
+}
+
+/// The real mock issuer on `config`; returns its issuer identifier.
+pub async fn spawn_issuer(config: mock_issuer::config::IssuerConfig) -> String {
     let app = mock_issuer::startup::Application::build(config)
         .await
         .expect("mock issuer builds");
@@ -193,6 +209,7 @@ pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Con
         session_ttl: options.session_ttl,
         app_dir: options.app_dir.clone(),
         max_state_bytes: options.max_state_bytes,
+        request_timeout: options.request_timeout,
     }
 }
 

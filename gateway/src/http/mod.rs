@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod mcp;
 pub mod metadata;
+pub mod serve;
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,23 +24,23 @@ use tower_http::{
 
 use crate::{store::Store, tools::AppState};
 
-/// A request that takes longer than this (a stalled body, say) is ended with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub fn router(
     state: Arc<AppState>,
     guard: Arc<auth::Guard>,
     metadata: (metadata::ResourceMetadata, &url::Url),
     transport: mcp::TransportOptions,
     store: Store,
+    request_timeout: Duration,
 ) -> Router {
     Router::new()
         .merge(mcp::router(state, guard, transport))
         .merge(metadata::router(metadata.0, metadata.1))
         .merge(health::router(store))
+        // A request still arriving or unanswered after this (a stalled
+        // body, say) ends with 408; `serve` bounds the head the same way.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            request_timeout,
         ))
         .layer(cors())
 }

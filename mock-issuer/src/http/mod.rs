@@ -16,7 +16,10 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde::Deserialize;
-use tower_http::cors::{Any, CorsLayer};
+use tower_http::{
+    cors::{Any, CorsLayer},
+    timeout::TimeoutLayer,
+};
 
 use self::error::Rejection;
 use crate::{
@@ -32,6 +35,10 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A request still arriving or unanswered after this (a stalled form, say)
+/// ends with 408 rather than holding its task.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn router(issuer: Arc<Issuer>) -> Router {
     Router::new()
         .route("/.well-known/oauth-authorization-server", get(metadata))
@@ -44,6 +51,10 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
         )
         .route("/oauth/token", post(token))
         .with_state(issuer)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(cors())
 }
 
