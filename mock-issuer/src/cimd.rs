@@ -137,7 +137,7 @@ impl MetadataDocuments {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| CimdError::Fetch(e.to_string()))?;
+            .map_err(fetch_failed)?;
         if !response.status().is_success() {
             return Err(CimdError::Fetch(format!("HTTP {}", response.status())));
         }
@@ -148,17 +148,25 @@ impl MetadataDocuments {
             return Err(CimdError::TooLarge);
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|e| CimdError::Fetch(e.to_string()))?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(fetch_failed)? {
             if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
                 return Err(CimdError::TooLarge);
             }
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+/// reqwest's own words for a timeout name neither the limit nor the cause.
+fn fetch_failed(e: reqwest::Error) -> CimdError {
+    if e.is_timeout() {
+        CimdError::Fetch(format!(
+            "the document did not arrive within {} s",
+            FETCH_TIMEOUT.as_secs()
+        ))
+    } else {
+        CimdError::Fetch(e.to_string())
     }
 }
 

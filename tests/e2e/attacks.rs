@@ -648,6 +648,12 @@ fn matrix() -> Vec<Attack> {
         ),
         attack!(
             "tool input",
+            "SQL-looking and 100 KB text in every string argument of every tool",
+            "each answered by the tool: ok or a named tool error",
+            every_string_argument()
+        ),
+        attack!(
+            "tool input",
             "a 100 KB search query",
             "200 tool error INVALID_ARGUMENT",
             tool_as_alice(
@@ -955,6 +961,12 @@ fn matrix() -> Vec<Attack> {
         ),
         attack!(
             "issuer",
+            "a metadata document that never finishes (a byte every 100 ms)",
+            "400 page, timed out",
+            hostile_document("drip")
+        ),
+        attack!(
+            "issuer",
             "refresh token reuse (revokes the family)",
             "400 invalid_grant, successor revoked",
             async {
@@ -1002,6 +1014,57 @@ async fn registration_error(redirect_uris: Value) -> String {
         "{status} {}",
         body["error"].as_str().unwrap_or("(no error)")
     )
+}
+
+/// Puts SQL-looking and 100 KB text in each string argument of each listed
+/// tool in turn (the session valid otherwise), and names every answer that
+/// is not the tool's own: a success, or a tool error with its code.
+async fn every_string_argument() -> String {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let session = begin(&app, "alice").await;
+    let token = app.token_for("alice");
+    let listed: Value = app
+        .post_mcp(Some(&token), &tools_list())
+        .await
+        .json()
+        .await
+        .expect("json");
+    let long = "x".repeat(100_000);
+    let mut cases = 0;
+    let mut wrong = Vec::new();
+    for tool in listed["result"]["tools"].as_array().expect("tools") {
+        let name = tool["name"].as_str().expect("a name");
+        let properties = tool["inputSchema"]["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let strings = properties
+            .iter()
+            .filter(|(_, schema)| schema["type"] == "string");
+        for (argument, _) in strings {
+            for hostile in ["a1' OR '1'='1'; DROP TABLE user_state; --", long.as_str()] {
+                let mut arguments = json!({});
+                if properties.contains_key("session") {
+                    arguments["session"] = json!(session);
+                }
+                arguments[argument] = json!(hostile);
+                cases += 1;
+                let answer = summary(
+                    app.post_mcp(Some(&token), &tools_call(name, arguments))
+                        .await,
+                )
+                .await;
+                if answer != "200 ok" && !answer.starts_with("200 tool error ") {
+                    wrong.push(format!("{name}.{argument}: {answer}"));
+                }
+            }
+        }
+    }
+    match (cases, wrong.is_empty()) {
+        (0, _) => "no string argument found to attack".into(),
+        (_, true) => "each answered by the tool: ok or a named tool error".into(),
+        (_, false) => wrong.join("; "),
+    }
 }
 
 /// A metadata document URL naming a loopback port that counts connections,

@@ -19,7 +19,10 @@ use axum::{
     routing::get,
 };
 use e2e::{PKCE_CHALLENGE, issuer_config, no_redirects, spawn_issuer};
-use tokio::{io::AsyncReadExt, net::TcpListener};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
 
 /// A port that counts every connection made to it: the evidence that
 /// nothing was fetched.
@@ -87,6 +90,7 @@ pub async fn authorize_document(client_id: &str, loopback_allowed: bool) -> Stri
         ("non-public address", "non-public address"),
         ("HTTP 30", "redirect not followed"),
         ("larger than", "too large"),
+        ("did not arrive within", "timed out"),
     ]
     .into_iter()
     .find(|(phrase, _)| message.contains(phrase))
@@ -98,8 +102,9 @@ pub async fn authorize_document(client_id: &str, loopback_allowed: bool) -> Stri
 }
 
 /// A loopback server of hostile documents: `/redirect` sends the fetcher
-/// to `redirect_to`, `/huge` is 10 MiB with its length announced, and
-/// `/huge-chunked` the same without a length.
+/// to `redirect_to`, `/huge` is 10 MiB with its length announced,
+/// `/huge-chunked` the same without a length, and `/drip` a byte every
+/// tenth of a second, for ever.
 pub async fn hostile_documents(redirect_to: String) -> SocketAddr {
     const HUGE: usize = 10 << 20;
     let app = Router::new()
@@ -113,6 +118,18 @@ pub async fn hostile_documents(redirect_to: String) -> SocketAddr {
             get(|| async {
                 let padding = tokio::io::repeat(b' ').take(HUGE as u64);
                 Body::from_stream(tokio_util::io::ReaderStream::new(padding))
+            }),
+        )
+        .route(
+            "/drip",
+            get(|| async {
+                let (mut tap, drops) = tokio::io::duplex(64);
+                tokio::spawn(async move {
+                    while tap.write_all(b" ").await.is_ok() {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                });
+                Body::from_stream(tokio_util::io::ReaderStream::new(drops))
             }),
         );
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
