@@ -440,31 +440,25 @@ async fn up_through_a_tunnel_asks_for_the_passcode() {
 /// Registers, opens the sign-in page and approves with a wrong passcode.
 async fn wrong_passcode_answer(connector: &Url) -> (u16, String) {
     let http = no_redirects();
-    let registered: Value = http
-        .post(connector.join("/oauth/register").expect("url"))
-        .json(&json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
-    let page = http
-        .get(connector.join("/oauth/authorize").expect("url"))
-        .query(&[
+    let registered = e2e::register_client(
+        &http,
+        connector.join("/oauth/register").expect("url"),
+        &json!({"redirect_uris": ["http://127.0.0.1:9/cb"], "token_endpoint_auth_method": "none"}),
+    )
+    .await;
+    let page = e2e::sign_in_page(
+        &http,
+        connector.join("/oauth/authorize").expect("url"),
+        &[
             ("response_type", "code"),
             ("client_id", registered["client_id"].as_str().expect("id")),
             ("redirect_uri", "http://127.0.0.1:9/cb"),
             ("code_challenge", e2e::PKCE_CHALLENGE),
             ("code_challenge_method", "S256"),
             ("resource", connector.as_str()),
-        ])
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+        ],
+    )
+    .await;
     let answers = [
         ("who", "mallory"),
         ("passcode", "not-it"),

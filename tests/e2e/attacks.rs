@@ -159,27 +159,51 @@ async fn tool_as_alice(name: &str, arguments: impl FnOnce(&str) -> Value) -> Str
 
 // ---- the issuer ------------------------------------------------------------
 
-/// A mock issuer with one registered public client; returns (issuer, client_id).
-async fn issuer_with_client(state: &std::path::Path) -> (String, String) {
-    let issuer = spawn_mock_issuer(state, true, Some("alice")).await;
-    let client = register(&issuer, json!(["http://127.0.0.1:7777/cb"])).await;
+/// The redirect URI every attack's client registers.
+const CALLBACK: &str = "http://127.0.0.1:7777/cb";
+
+/// A fresh mock issuer (approving as `alice`) with one public client.
+struct Registered {
+    issuer: String,
+    client_id: String,
+    _state: tempfile::TempDir,
+}
+
+async fn issuer_with_client() -> Registered {
+    let state = tempfile::tempdir().expect("tempdir");
+    let issuer = spawn_mock_issuer(state.path(), true, Some("alice")).await;
+    let client = register(&issuer, json!([CALLBACK])).await;
     let client_id = client["client_id"].as_str().expect("client_id").to_owned();
-    (issuer, client_id)
+    Registered {
+        issuer,
+        client_id,
+        _state: state,
+    }
+}
+
+/// How a fresh client's authorization request (`response_type=code`, its
+/// `client_id`, then `query`) is refused, or `a code` if it is not.
+async fn authorization_refused(query: &[(&str, &str)]) -> String {
+    let client = issuer_with_client().await;
+    let mut full = vec![
+        ("response_type", "code"),
+        ("client_id", client.client_id.as_str()),
+    ];
+    full.extend_from_slice(query);
+    authorize(&client.issuer, &full)
+        .await
+        .err()
+        .unwrap_or_else(|| "a code".into())
 }
 
 async fn register(issuer: &str, redirect_uris: Value) -> Value {
-    no_redirects()
-        .post(format!("{issuer}/oauth/register"))
-        .json(
-            &json!({"redirect_uris": redirect_uris, "token_endpoint_auth_method": "none",
-                      "grant_types": ["authorization_code", "refresh_token"]}),
-        )
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json")
+    e2e::register_client(
+        &no_redirects(),
+        format!("{issuer}/oauth/register"),
+        &json!({"redirect_uris": redirect_uris, "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"]}),
+    )
+    .await
 }
 
 /// The authorize redirect's `error`, `code` or the page's status.
@@ -210,7 +234,7 @@ async fn code_for(issuer: &str, client_id: &str) -> String {
         &[
             ("response_type", "code"),
             ("client_id", client_id),
-            ("redirect_uri", "http://127.0.0.1:7777/cb"),
+            ("redirect_uri", CALLBACK),
             ("code_challenge", PKCE_CHALLENGE),
             ("code_challenge_method", "S256"),
             ("scope", "openid offline_access"),
@@ -243,7 +267,7 @@ async fn redeem(issuer: &str, client_id: &str, code: &str) -> (String, Value) {
         &[
             ("grant_type", "authorization_code"),
             ("code", code),
-            ("redirect_uri", "http://127.0.0.1:7777/cb"),
+            ("redirect_uri", CALLBACK),
             ("client_id", client_id),
             ("code_verifier", PKCE_VERIFIER),
         ],
@@ -792,80 +816,43 @@ fn matrix() -> Vec<Attack> {
             "issuer",
             "PKCE downgrade to `plain`",
             "redirect error=invalid_request",
-            async {
-                let state = tempfile::tempdir().expect("tempdir");
-                let (issuer, client_id) = issuer_with_client(state.path()).await;
-                let answer = authorize(
-                    &issuer,
-                    &[
-                        ("response_type", "code"),
-                        ("client_id", &client_id),
-                        ("redirect_uri", "http://127.0.0.1:7777/cb"),
-                        ("code_challenge", PKCE_VERIFIER),
-                        ("code_challenge_method", "plain"),
-                    ],
-                )
-                .await;
-                answer.err().unwrap_or_else(|| "a code".into())
-            }
+            authorization_refused(&[
+                ("redirect_uri", CALLBACK),
+                ("code_challenge", PKCE_VERIFIER),
+                ("code_challenge_method", "plain"),
+            ])
         ),
         attack!(
             "issuer",
             "no PKCE challenge at all",
             "redirect error=invalid_request",
-            async {
-                let state = tempfile::tempdir().expect("tempdir");
-                let (issuer, client_id) = issuer_with_client(state.path()).await;
-                let answer = authorize(
-                    &issuer,
-                    &[
-                        ("response_type", "code"),
-                        ("client_id", &client_id),
-                        ("redirect_uri", "http://127.0.0.1:7777/cb"),
-                    ],
-                )
-                .await;
-                answer.err().unwrap_or_else(|| "a code".into())
-            }
+            authorization_refused(&[("redirect_uri", CALLBACK)])
         ),
         attack!(
             "issuer",
             "a redirect URI that was not registered (open redirect)",
             "400 page",
-            async {
-                let state = tempfile::tempdir().expect("tempdir");
-                let (issuer, client_id) = issuer_with_client(state.path()).await;
-                let answer = authorize(
-                    &issuer,
-                    &[
-                        ("response_type", "code"),
-                        ("client_id", &client_id),
-                        ("redirect_uri", "https://evil.example/cb"),
-                        ("code_challenge", PKCE_CHALLENGE),
-                        ("code_challenge_method", "S256"),
-                    ],
-                )
-                .await;
-                answer.err().unwrap_or_else(|| "a code".into())
-            }
+            authorization_refused(&[
+                ("redirect_uri", "https://evil.example/cb"),
+                ("code_challenge", PKCE_CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
         ),
         attack!("issuer", "code replay", "400 invalid_grant", async {
-            let state = tempfile::tempdir().expect("tempdir");
-            let (issuer, client_id) = issuer_with_client(state.path()).await;
-            let code = code_for(&issuer, &client_id).await;
-            assert_eq!(redeem(&issuer, &client_id, &code).await.0, "200");
-            redeem(&issuer, &client_id, &code).await.0
+            let c = issuer_with_client().await;
+            let code = code_for(&c.issuer, &c.client_id).await;
+            assert_eq!(redeem(&c.issuer, &c.client_id, &code).await.0, "200");
+            redeem(&c.issuer, &c.client_id, &code).await.0
         }),
         attack!(
             "issuer",
             "a code redeemed by another client (code injection)",
             "400 invalid_grant",
             async {
-                let state = tempfile::tempdir().expect("tempdir");
-                let (issuer, client_id) = issuer_with_client(state.path()).await;
-                let other = register(&issuer, json!(["http://127.0.0.1:7777/cb"])).await;
-                let code = code_for(&issuer, &client_id).await;
-                redeem(&issuer, other["client_id"].as_str().expect("id"), &code)
+                let c = issuer_with_client().await;
+                let other = register(&c.issuer, json!([CALLBACK])).await;
+                let code = code_for(&c.issuer, &c.client_id).await;
+                redeem(&c.issuer, other["client_id"].as_str().expect("id"), &code)
                     .await
                     .0
             }
@@ -875,16 +862,15 @@ fn matrix() -> Vec<Attack> {
             "a wrong PKCE verifier",
             "400 invalid_grant",
             async {
-                let state = tempfile::tempdir().expect("tempdir");
-                let (issuer, client_id) = issuer_with_client(state.path()).await;
-                let code = code_for(&issuer, &client_id).await;
+                let c = issuer_with_client().await;
+                let code = code_for(&c.issuer, &c.client_id).await;
                 token(
-                    &issuer,
+                    &c.issuer,
                     &[
                         ("grant_type", "authorization_code"),
                         ("code", &code),
-                        ("redirect_uri", "http://127.0.0.1:7777/cb"),
-                        ("client_id", &client_id),
+                        ("redirect_uri", CALLBACK),
+                        ("client_id", &c.client_id),
                         ("code_verifier", &"x".repeat(43)),
                     ],
                 )
@@ -970,21 +956,20 @@ fn matrix() -> Vec<Attack> {
             "refresh token reuse (revokes the family)",
             "400 invalid_grant, successor revoked",
             async {
-                let state = tempfile::tempdir().expect("tempdir");
-                let (issuer, client_id) = issuer_with_client(state.path()).await;
-                let code = code_for(&issuer, &client_id).await;
-                let (_, first) = redeem(&issuer, &client_id, &code).await;
+                let c = issuer_with_client().await;
+                let code = code_for(&c.issuer, &c.client_id).await;
+                let (_, first) = redeem(&c.issuer, &c.client_id, &code).await;
                 let old = first["refresh_token"]
                     .as_str()
                     .expect("refresh token")
                     .to_owned();
-                let (_, second) = refresh(&issuer, &client_id, &old).await;
+                let (_, second) = refresh(&c.issuer, &c.client_id, &old).await;
                 let successor = second["refresh_token"]
                     .as_str()
                     .expect("rotated")
                     .to_owned();
-                let (reuse, _) = refresh(&issuer, &client_id, &old).await;
-                let (after, _) = refresh(&issuer, &client_id, &successor).await;
+                let (reuse, _) = refresh(&c.issuer, &c.client_id, &old).await;
+                let (after, _) = refresh(&c.issuer, &c.client_id, &successor).await;
                 if after.starts_with("400") {
                     format!("{reuse}, successor revoked")
                 } else {

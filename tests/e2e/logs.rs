@@ -75,16 +75,13 @@ async fn codes_and_tokens_never_reach_the_issuer_logs() {
     let issuer = spawn_mock_issuer(state.path(), false, None).await;
     let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
     let http = e2e::no_redirects();
-    let registered: Value = http
-        .post(format!("{issuer}/oauth/register"))
-        .json(&json!({"redirect_uris": ["http://127.0.0.1:7777/cb"], "token_endpoint_auth_method": "client_secret_post",
-                      "grant_types": ["authorization_code", "refresh_token"]}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("json");
+    let registered = e2e::register_client(
+        &http,
+        format!("{issuer}/oauth/register"),
+        &json!({"redirect_uris": ["http://127.0.0.1:7777/cb"], "token_endpoint_auth_method": "client_secret_post",
+                "grant_types": ["authorization_code", "refresh_token"]}),
+    )
+    .await;
     let client_id = registered["client_id"].as_str().expect("id").to_owned();
     let secret = registered["client_secret"]
         .as_str()

@@ -232,22 +232,19 @@ async fn the_sign_in_page_works_through_its_form() {
     assert_eq!(error["error"], "invalid_grant");
 
     // Deny goes back to the client as access_denied.
-    let page = http
-        .get(format!("{issuer}/oauth/authorize"))
-        .query(&[
+    let page = e2e::sign_in_page(
+        &http,
+        format!("{issuer}/oauth/authorize"),
+        &[
             ("response_type", "code"),
             ("client_id", &client_id),
             ("redirect_uri", "http://127.0.0.1:7777/cb"),
             ("code_challenge", challenge),
             ("code_challenge_method", "S256"),
             ("resource", &app.url),
-        ])
-        .send()
-        .await
-        .expect("page")
-        .text()
-        .await
-        .expect("html");
+        ],
+    )
+    .await;
     let denied = answer_sign_in(&http, &action, &page, &[("decision", "deny")]).await;
     let location = denied.headers()["location"]
         .to_str()

@@ -302,6 +302,38 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Registers a client (RFC 7591) with `request` and returns the issuer's answer.
+pub async fn register_client(
+    http: &reqwest::Client,
+    register_url: impl reqwest::IntoUrl,
+    request: &Value,
+) -> Value {
+    http.post(register_url)
+        .json(request)
+        .send()
+        .await
+        .expect("the registration request is sent")
+        .json()
+        .await
+        .expect("the registration answer is JSON")
+}
+
+/// The sign-in page the issuer shows for an authorization request of `query`.
+pub async fn sign_in_page(
+    http: &reqwest::Client,
+    authorize_url: impl reqwest::IntoUrl,
+    query: &[(&str, &str)],
+) -> String {
+    http.get(authorize_url)
+        .query(query)
+        .send()
+        .await
+        .expect("the sign-in page is requested")
+        .text()
+        .await
+        .expect("the sign-in page is text")
+}
+
 /// Answers a sign-in page as a person would: the page's hidden fields plus
 /// `answers` (who, passcode, decision), posted to the form's `action`.
 pub async fn answer_sign_in(

@@ -68,7 +68,7 @@ pub async fn authorize_document(client_id: &str, loopback_allowed: bool) -> Stri
         .query(&[
             ("response_type", "code"),
             ("client_id", client_id),
-            ("redirect_uri", "http://127.0.0.1:7777/cb"),
+            ("redirect_uri", super::CALLBACK),
             ("code_challenge", PKCE_CHALLENGE),
             ("code_challenge_method", "S256"),
             ("resource", "http://127.0.0.1:9/mcp"),
