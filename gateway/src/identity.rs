@@ -24,3 +24,16 @@ impl Identity {
         }
     }
 }
+
+#[cfg(test)]
+impl Identity {
+    /// `sub` at a fixed test issuer, for unit tests.
+    pub(crate) fn test_user(sub: &str) -> Self {
+        Self {
+            issuer: "https://issuer.test".into(),
+            subject: sub.into(),
+            email: None,
+            scopes: vec![],
+        }
+    }
+}

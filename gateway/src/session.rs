@@ -142,15 +142,6 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    fn who(sub: &str) -> Identity {
-        Identity {
-            issuer: "https://issuer.test".into(),
-            subject: sub.into(),
-            email: None,
-            scopes: vec![],
-        }
-    }
-
     fn signer(key: u8) -> SessionSigner {
         SessionSigner::new(&Secret::new([key; 32]), Duration::from_secs(60))
     }
@@ -158,11 +149,14 @@ mod tests {
     #[test]
     fn a_session_works_for_its_owner_until_it_expires() {
         let s = signer(1);
-        let issued = s.issue(&who("alice"), 1000);
+        let issued = s.issue(&Identity::test_user("alice"), 1000);
         assert_eq!(issued.expires_at, 1060);
-        assert_eq!(s.check(&issued.token, &who("alice"), 1059), Ok(()));
         assert_eq!(
-            s.check(&issued.token, &who("alice"), 1060),
+            s.check(&issued.token, &Identity::test_user("alice"), 1059),
+            Ok(())
+        );
+        assert_eq!(
+            s.check(&issued.token, &Identity::test_user("alice"), 1060),
             Err(SessionError::Expired)
         );
     }
@@ -170,12 +164,12 @@ mod tests {
     #[test]
     fn another_users_session_is_refused() {
         let s = signer(1);
-        let token = s.issue(&who("alice"), 1000).token;
+        let token = s.issue(&Identity::test_user("alice"), 1000).token;
         assert_eq!(
-            s.check(&token, &who("bob"), 1001),
+            s.check(&token, &Identity::test_user("bob"), 1001),
             Err(SessionError::OtherUser)
         );
-        let mut other_issuer = who("alice");
+        let mut other_issuer = Identity::test_user("alice");
         other_issuer.issuer = "https://elsewhere.test".into();
         assert_eq!(
             s.check(&token, &other_issuer, 1001),
@@ -186,9 +180,9 @@ mod tests {
     #[test]
     fn tampered_truncated_and_foreign_tokens_are_refused() {
         let s = signer(1);
-        let token = s.issue(&who("alice"), 1000).token;
+        let token = s.issue(&Identity::test_user("alice"), 1000).token;
         assert_eq!(
-            signer(2).check(&token, &who("alice"), 1001),
+            signer(2).check(&token, &Identity::test_user("alice"), 1001),
             Err(SessionError::BadSignature)
         );
         let (signed, tag) = token.rsplit_once('.').expect("has a tag");
@@ -196,24 +190,31 @@ mod tests {
         let forged = B64.encode(br#"{"b":"x","iat":0,"exp":99999999999}"#);
         let tampered = format!("{PREFIX}{forged}.{tag}");
         assert_eq!(
-            s.check(&tampered, &who("alice"), 1001),
+            s.check(&tampered, &Identity::test_user("alice"), 1001),
             Err(SessionError::BadSignature)
         );
         assert_eq!(
-            s.check(signed, &who("alice"), 1001),
+            s.check(signed, &Identity::test_user("alice"), 1001),
             Err(SessionError::BadSignature)
         );
         assert_eq!(
-            s.check(&token[..token.len() - 3], &who("alice"), 1001),
+            s.check(
+                &token[..token.len() - 3],
+                &Identity::test_user("alice"),
+                1001
+            ),
             Err(SessionError::BadSignature)
         );
-        assert_eq!(s.check("", &who("alice"), 1001), Err(SessionError::Missing));
         assert_eq!(
-            s.check("nonsense", &who("alice"), 1001),
+            s.check("", &Identity::test_user("alice"), 1001),
+            Err(SessionError::Missing)
+        );
+        assert_eq!(
+            s.check("nonsense", &Identity::test_user("alice"), 1001),
             Err(SessionError::Malformed)
         );
         assert_eq!(
-            s.check(&"s1.".repeat(300), &who("alice"), 1001),
+            s.check(&"s1.".repeat(300), &Identity::test_user("alice"), 1001),
             Err(SessionError::Malformed)
         );
     }
@@ -232,7 +233,7 @@ mod tests {
             fn arbitrary_text_is_never_a_session(
                 text in "(s1\\.)?[A-Za-z0-9_.=-]{0,200}|\\PC{0,120}"
             ) {
-                prop_assert!(signer(1).check(&text, &who("alice"), 0).is_err());
+                prop_assert!(signer(1).check(&text, &Identity::test_user("alice"), 0).is_err());
             }
 
             /// Changing any one character of a real session token breaks it.
@@ -242,12 +243,12 @@ mod tests {
                 with in "[A-Za-z0-9_.=-]",
             ) {
                 let s = signer(1);
-                let token = s.issue(&who("alice"), 1000).token;
+                let token = s.issue(&Identity::test_user("alice"), 1000).token;
                 let i = at.index(token.len());
                 let mut changed = token.clone();
                 changed.replace_range(i..=i, &with);
                 prop_assume!(changed != token);
-                prop_assert!(s.check(&changed, &who("alice"), 1001).is_err());
+                prop_assert!(s.check(&changed, &Identity::test_user("alice"), 1001).is_err());
             }
         }
     }

@@ -99,22 +99,19 @@ mod tests {
 
     const LEEWAY_SECS: i64 = LEEWAY.as_secs() as i64;
 
-    fn who(sub: &str) -> Identity {
-        Identity {
-            issuer: "https://issuer.test".into(),
-            subject: sub.into(),
-            email: None,
-            scopes: vec![],
-        }
-    }
-
     #[test]
     fn a_hit_needs_the_same_bytes() {
         let cache = VerifiedTokens::new(8);
-        cache.insert(TokenKey::of("a.b.c"), who("ada"), "k1".into(), 1_000, 0);
+        cache.insert(
+            TokenKey::of("a.b.c"),
+            Identity::test_user("ada"),
+            "k1".into(),
+            1_000,
+            0,
+        );
         assert_eq!(
             cache.get(TokenKey::of("a.b.c"), 10, |_| true),
-            Some(who("ada"))
+            Some(Identity::test_user("ada"))
         );
         assert_eq!(cache.get(TokenKey::of("a.b.d"), 10, |_| true), None);
         assert_eq!(cache.get(TokenKey::of("a.b.c "), 10, |_| true), None);
@@ -123,7 +120,13 @@ mod tests {
     #[test]
     fn expiry_is_enforced_on_every_hit_with_the_full_checks_leeway() {
         let cache = VerifiedTokens::new(8);
-        cache.insert(TokenKey::of("t"), who("ada"), "k1".into(), 1_000, 0);
+        cache.insert(
+            TokenKey::of("t"),
+            Identity::test_user("ada"),
+            "k1".into(),
+            1_000,
+            0,
+        );
         assert!(
             cache
                 .get(TokenKey::of("t"), 1_000 + LEEWAY_SECS, |_| true)
@@ -140,7 +143,13 @@ mod tests {
     #[test]
     fn a_key_no_longer_published_ends_the_entry() {
         let cache = VerifiedTokens::new(8);
-        cache.insert(TokenKey::of("t"), who("ada"), "old".into(), 1_000, 0);
+        cache.insert(
+            TokenKey::of("t"),
+            Identity::test_user("ada"),
+            "old".into(),
+            1_000,
+            0,
+        );
         assert_eq!(cache.get(TokenKey::of("t"), 1, |kid| kid != "old"), None);
         assert!(cache.is_empty());
     }
@@ -151,25 +160,49 @@ mod tests {
         for i in 0..4 {
             cache.insert(
                 TokenKey::of(&format!("live{i}")),
-                who("x"),
+                Identity::test_user("x"),
                 "k".into(),
                 1_000,
                 0,
             );
         }
         assert_eq!(cache.len(), 4);
-        cache.insert(TokenKey::of("one more"), who("y"), "k".into(), 1_000, 0);
+        cache.insert(
+            TokenKey::of("one more"),
+            Identity::test_user("y"),
+            "k".into(),
+            1_000,
+            0,
+        );
         assert!(cache.len() <= 4);
         assert_eq!(
             cache.get(TokenKey::of("one more"), 1, |_| true),
-            Some(who("y"))
+            Some(Identity::test_user("y"))
         );
 
         // Expired entries are the first to go.
         let cache = VerifiedTokens::new(2);
-        cache.insert(TokenKey::of("old"), who("x"), "k".into(), 10, 0);
-        cache.insert(TokenKey::of("live"), who("x"), "k".into(), 1_000, 0);
-        cache.insert(TokenKey::of("new"), who("y"), "k".into(), 1_000, 500);
+        cache.insert(
+            TokenKey::of("old"),
+            Identity::test_user("x"),
+            "k".into(),
+            10,
+            0,
+        );
+        cache.insert(
+            TokenKey::of("live"),
+            Identity::test_user("x"),
+            "k".into(),
+            1_000,
+            0,
+        );
+        cache.insert(
+            TokenKey::of("new"),
+            Identity::test_user("y"),
+            "k".into(),
+            1_000,
+            500,
+        );
         assert_eq!(cache.len(), 2);
         assert!(cache.get(TokenKey::of("live"), 500, |_| true).is_some());
     }
