@@ -37,6 +37,7 @@ impl LocalIssuer {
             default_audience: None,
             access_ttl: std::time::Duration::from_secs(3600),
             refresh_ttl: std::time::Duration::from_secs(86_400),
+            refresh_reuse_interval: std::time::Duration::from_secs(30),
             allow_loopback_documents: false,
         };
         let app = Application::build(config)

@@ -1,6 +1,7 @@
 //! `devkit doctor`: the things people get wrong before `devkit up` works,
+//! and what a host needs of the connector and its issuer ([`crate::host`]),
 //! one line each, with what to do. Nothing is changed: no file written, no
-//! database created or migrated.
+//! database created or migrated, no OAuth client registered.
 
 use std::{
     ffi::OsString,
@@ -8,6 +9,8 @@ use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener},
     path::{Path, PathBuf},
     process::Command,
+    str::FromStr,
+    time::Duration,
 };
 
 use gateway::{
@@ -15,8 +18,12 @@ use gateway::{
     pack::DomainPack,
     store::{SchemaStatus, schema_status},
 };
+use url::Url;
 
-use crate::tunnel::INSTALL_HELP;
+use crate::{
+    host::{self, Host, Target, rules::shown},
+    tunnel::INSTALL_HELP,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DoctorArgs {
@@ -27,6 +34,16 @@ pub struct DoctorArgs {
     /// The cloudflared executable.
     #[arg(long, env = "CLOUDFLARED", default_value = "cloudflared")]
     pub cloudflared: OsString,
+
+    /// The host to check the connector for: `claude` (claude.ai) and
+    /// `chatgpt` need a public https URL; `any` checks everything it can and
+    /// counts a loopback URL as local use.
+    #[arg(long, value_enum, default_value_t = Host::Any)]
+    pub host: Host,
+
+    /// The connector URL to check. Default: RESOURCE_URL, else http://127.0.0.1:PORT/mcp.
+    #[arg(long)]
+    pub url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +73,7 @@ impl fmt::Display for Check {
     }
 }
 
-fn check(what: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
+pub(crate) fn check(what: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
     Check {
         what,
         verdict,
@@ -76,11 +93,55 @@ pub async fn run(args: &DoctorArgs) -> Vec<Check> {
         var("APP_DIR").map_or_else(|| PathBuf::from("seed"), PathBuf::from),
     ));
     checks.push(cloudflared(&args.cloudflared));
-    checks.push(port(args.port));
+    // An empty line in .env (`AUTH_AUDIENCE=`) means unset, as for the gateway.
+    let setting = |name: &str| var(name).filter(|v| !v.trim().is_empty());
+    let (host_lines, connector_on_port) =
+        match connector_url(args.url.as_ref(), setting("RESOURCE_URL"), args.port) {
+            Err(line) => (vec![line], false),
+            Ok(connector) => {
+                let target = Target {
+                    audience: setting("AUTH_AUDIENCE"),
+                    issuer: setting("AUTH_ISSUER"),
+                    connector,
+                };
+                let report = host::check_host(args.host, &target).await;
+                let here = host::rules::is_loopback(&target.connector)
+                    && target.connector.port_or_known_default() == Some(args.port);
+                (report.lines, report.connector_answered && here)
+            }
+        };
+    checks.push(port(args.port, connector_on_port));
     checks.push(issuer_keys(
         var("ISSUER_STATE_DIR").map_or_else(|| PathBuf::from(".devkit/issuer"), PathBuf::from),
     ));
+    checks.extend(host_lines);
     checks
+}
+
+/// `--url`, else `RESOURCE_URL`, else where `devkit up --no-tunnel --port PORT` serves it.
+fn connector_url(
+    flag: Option<&Url>,
+    resource_url: Option<String>,
+    port: u16,
+) -> Result<Url, Check> {
+    if let Some(url) = flag {
+        return Ok(url.clone());
+    }
+    let (text, from) = match resource_url {
+        Some(text) => (text, "RESOURCE_URL"),
+        None => (format!("http://127.0.0.1:{port}/mcp"), "--port"),
+    };
+    Url::parse(text.trim()).map_err(|e| {
+        check(
+            "connector",
+            Verdict::Fail,
+            format!(
+                "{from}: `{}` is not a URL ({e}); set RESOURCE_URL to the URL hosts are given, \
+                 like https://app.example.com/mcp",
+                shown(&text)
+            ),
+        )
+    })
 }
 
 fn env_file(path: &Path) -> Check {
@@ -141,13 +202,17 @@ async fn database(value: Option<String>) -> Check {
         Ok(SchemaStatus::Migrated { applied, known }) if applied >= known => check(
             WHAT,
             Verdict::Ok,
-            format!("{url} reachable, schema up to date ({applied} migrations)"),
+            format!(
+                "{url} reachable{}, schema up to date ({applied} migrations)",
+                encryption(&url).await
+            ),
         ),
         Ok(SchemaStatus::Migrated { applied, known }) => check(
             WHAT,
             Verdict::Note,
             format!(
-                "{url} reachable, {} of {known} migrations to apply; the next start applies them",
+                "{url} reachable{}, {} of {known} migrations to apply; the next start applies them",
+                encryption(&url).await,
                 known - applied
             ),
         ),
@@ -156,6 +221,50 @@ async fn database(value: Option<String>) -> Check {
             Verdict::Fail,
             format!("{url} is not reachable: {}", crate::error_chain(&e)),
         ),
+    }
+}
+
+/// ` (TLS 1.3)` or ` (not encrypted)` for Postgres; nothing for SQLite.
+async fn encryption(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Sqlite(_) => String::new(),
+        DatabaseUrl::Postgres(text) => match postgres_ssl(text).await {
+            Ok(row) => format!(" ({})", ssl_text(row)),
+            Err(e) => format!(" (encryption unknown: {e})"),
+        },
+    }
+}
+
+/// This connection's row of `pg_stat_ssl`. It is made from the same URL
+/// with the same driver and TLS settings as the gateway's pool, so it is
+/// encrypted exactly when the gateway's connections are.
+async fn postgres_ssl(url: &str) -> Result<Option<(bool, Option<String>)>, String> {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+    const SQL: &str = "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+    let mut connection = tokio::time::timeout(CONNECT_TIMEOUT, options.connect())
+        .await
+        .map_err(|_| format!("no connection within {}s", CONNECT_TIMEOUT.as_secs()))?
+        .map_err(|e| crate::error_chain(&e))?;
+    let row = sqlx::query_as::<_, (bool, Option<String>)>(SQL)
+        .fetch_optional(&mut connection)
+        .await
+        .map_err(|e| crate::error_chain(&e));
+    let _ = connection.close().await;
+    row
+}
+
+/// `TLSv1.3` → `TLS 1.3`.
+fn ssl_text(row: Option<(bool, Option<String>)>) -> String {
+    match row {
+        Some((true, Some(version))) => match version.strip_prefix("TLSv") {
+            Some(number) => format!("TLS {number}"),
+            None => version,
+        },
+        Some((true, None)) => "TLS".to_owned(),
+        Some((false, _)) => "not encrypted".to_owned(),
+        None => "encryption unknown: pg_stat_ssl has no row for this connection".to_owned(),
     }
 }
 
@@ -199,10 +308,20 @@ fn cloudflared(program: &OsString) -> Check {
     }
 }
 
-fn port(port: u16) -> Check {
+/// `connector_on_port`: the connector checked below answered on this very
+/// port, so what holds it is (most likely) `devkit up` itself.
+fn port(port: u16, connector_on_port: bool) -> Check {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     match TcpListener::bind(addr) {
         Ok(_) => check("port", Verdict::Ok, format!("{addr} is free")),
+        Err(_) if connector_on_port => check(
+            "port",
+            Verdict::Note,
+            format!(
+                "{addr} is held by the running connector checked below; stop it before another \
+                 `devkit up`, or use --port N"
+            ),
+        ),
         Err(e) => check(
             "port",
             Verdict::Fail,
@@ -258,6 +377,38 @@ mod tests {
     fn a_taken_port_fails() {
         let held = TcpListener::bind("127.0.0.1:0").expect("bind");
         let taken = held.local_addr().expect("addr").port();
-        assert_eq!(port(taken).verdict, Verdict::Fail);
+        assert_eq!(port(taken, false).verdict, Verdict::Fail);
+        assert_eq!(port(taken, true).verdict, Verdict::Note);
+    }
+
+    #[test]
+    fn the_connector_url_comes_from_the_flag_then_resource_url_then_the_port() {
+        let flag = Url::parse("https://a.example.com/mcp").expect("url");
+        let from_env = Some("https://b.example.com/mcp".to_owned());
+        assert_eq!(
+            connector_url(Some(&flag), from_env.clone(), 8000)
+                .map(String::from)
+                .ok(),
+            Some("https://a.example.com/mcp".to_owned())
+        );
+        assert_eq!(
+            connector_url(None, from_env, 8000).map(String::from).ok(),
+            Some("https://b.example.com/mcp".to_owned())
+        );
+        assert_eq!(
+            connector_url(None, None, 8123).map(String::from).ok(),
+            Some("http://127.0.0.1:8123/mcp".to_owned())
+        );
+        let bad = connector_url(None, Some("not a url".into()), 8000).expect_err("refused");
+        assert_eq!(bad.verdict, Verdict::Fail, "{bad}");
+        assert!(bad.detail.contains("RESOURCE_URL"), "{bad}");
+    }
+
+    #[test]
+    fn postgres_encryption_reads_as_the_tls_version_or_not_encrypted() {
+        assert_eq!(ssl_text(Some((true, Some("TLSv1.3".into())))), "TLS 1.3");
+        assert_eq!(ssl_text(Some((true, Some("TLSv1.2".into())))), "TLS 1.2");
+        assert_eq!(ssl_text(Some((false, None))), "not encrypted");
+        assert!(ssl_text(None).starts_with("encryption unknown"));
     }
 }

@@ -3,12 +3,14 @@
 //! - [`up`]: `devkit up`, the gateway and the issuer on one origin behind a
 //!   tunnel. It uses [`bootstrap`] (what a fresh clone lacks), [`tunnel`]
 //!   (cloudflared), [`verify`] (the check from outside) and [`banner`].
-//! - [`doctor`]: `devkit doctor`, what is missing or wrong, one line each.
+//! - [`doctor`]: `devkit doctor`, what is missing or wrong, one line each;
+//!   [`host`] checks what an AI host needs of the connector and its issuer.
 //! - [`mint`]: `devkit mint-token`, tokens signed with the issuer's persisted key.
 
 pub mod banner;
 pub mod bootstrap;
 pub mod doctor;
+pub mod host;
 pub mod mint;
 pub mod tunnel;
 pub mod up;

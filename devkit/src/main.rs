@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Start the app with sign-in on, behind a public tunnel, and print its connector URL.
     Up(up::UpArgs),
-    /// Check .env, the secret, the database, the domain pack, cloudflared, the port and the keys.
+    /// Check .env, the secret, the database, the pack, cloudflared, the port, the keys, and what hosts need.
     Doctor(doctor::DoctorArgs),
     /// Print an access token signed with the local issuer's key (stdout: the token only).
     MintToken(devkit::mint::MintArgs),

@@ -280,6 +280,8 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     // The issuer is in this process: fetch its keys on loopback, not through the tunnel.
     config.auth_jwks_url = Some(local_origin.join(".well-known/jwks.json")?);
     config.auth_audience = Some(connector.to_string());
+    // Hosts are told to ask for what the bundled issuer grants, refresh included.
+    config.auth_scopes = mock_issuer::issuer::SCOPES.map(str::to_owned).to_vec();
     config.session_signing_secret = Some(secret);
     let settings = config.settle()?;
     let database = settings.database_url.redacted();

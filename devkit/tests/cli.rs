@@ -1,9 +1,14 @@
 //! `devkit` as a person runs it: the real binary, as a child process.
 
-use std::process::Command;
+use std::{fmt, path::Path, process::Command};
 
-use e2e::{AppOptions, Backend, spawn_app};
-use serde_json::json;
+use axum::{
+    Json, Router,
+    http::{StatusCode, header},
+    routing::{get, post},
+};
+use e2e::{AppOptions, Backend, spawn_app, workspace_dir};
+use serde_json::{Value, json};
 
 fn mint(state_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_devkit"))
@@ -130,4 +135,292 @@ fn bad_flags_are_refused_clearly() {
     let out = mint(dir.path(), &["--sub", " "]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--sub"));
+}
+
+/// Settings a developer's shell might hold that would change what doctor sees.
+const SCRUBBED: [&str; 11] = [
+    "DATABASE_URL",
+    "SESSION_SIGNING_SECRET",
+    "RESOURCE_URL",
+    "AUTH_ISSUER",
+    "AUTH_JWKS_URL",
+    "AUTH_AUDIENCE",
+    "AUTH_DISABLED",
+    "ISSUER_URL",
+    "ISSUER_STATE_DIR",
+    "CLOUDFLARED",
+    "DEVKIT_TEST_LOOPBACK_TUNNEL",
+];
+
+/// What one `devkit doctor` run printed.
+struct Doctor {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl fmt::Display for Doctor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Doctor {
+    /// The line about `what` (doctor prints `MARK  WHAT…… detail`).
+    fn line(&self, what: &str) -> &str {
+        let label = format!("{what:<13} ");
+        self.stdout
+            .lines()
+            .find(|line| line.get(6..).is_some_and(|rest| rest.starts_with(&label)))
+            .unwrap_or_else(|| panic!("no `{what}` line\n{self}"))
+    }
+}
+
+/// `devkit doctor ARGS` in `folder` (its `.env` is read from there), with
+/// the developer's settings scrubbed and cloudflared absent. Async: the
+/// servers it probes run on this test's runtime.
+async fn doctor(folder: &Path, args: &[&str]) -> Doctor {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_devkit"));
+    command
+        .arg("doctor")
+        .args(args)
+        .current_dir(folder)
+        .env("APP_DIR", workspace_dir().join("seed"));
+    for name in SCRUBBED {
+        command.env_remove(name);
+    }
+    command.env("CLOUDFLARED", "devkit-test-no-cloudflared");
+    let out = command.output().await.expect("devkit runs");
+    Doctor {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A gateway trusting the real mock issuer, both on loopback, as `devkit up
+/// --no-tunnel` runs them. Doctor with `--host any` and the gateway's port
+/// (no `--url`: the local origin + `/mcp`) finds every host line in order,
+/// reports loopback http as local-only rather than failing, and never
+/// prints the session secret.
+#[tokio::test]
+async fn doctor_passes_a_well_configured_local_stack_for_any_host() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let issuer = e2e::spawn_mock_issuer(state.path(), false, None).await;
+    let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    let secret = "a-session-secret-that-must-never-be-printed-0123456789";
+    std::fs::write(
+        folder.path().join(".env"),
+        format!(
+            "SESSION_SIGNING_SECRET={secret}\nAUTH_AUDIENCE={}\n",
+            app.resource
+        ),
+    )
+    .expect("write .env");
+    let port = app.addr.port().to_string();
+
+    let out = doctor(folder.path(), &["--host", "any", "--port", &port]).await;
+
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(!out.stdout.contains("FAIL"), "{out}");
+    let connector = out.line("connector");
+    assert!(
+        connector.starts_with("note")
+            && connector.contains(&format!("{} is local-only", app.resource)),
+        "{out}"
+    );
+    for what in [
+        "audience",
+        "resource meta",
+        "issuer",
+        "registration",
+        "PKCE",
+        "iss parameter",
+        "token errors",
+    ] {
+        assert!(out.line(what).starts_with("ok  "), "{what}\n{out}");
+    }
+    assert!(out.line("issuer").contains(&issuer), "{out}");
+    assert!(
+        out.line("port").contains("held by the running connector"),
+        "{out}"
+    );
+    assert!(
+        !out.stdout.contains(secret) && !out.stderr.contains(secret),
+        "{out}"
+    );
+}
+
+/// claude.ai lives in the cloud: for `--host claude` a loopback http
+/// connector URL is a failure whose line says to use the public https URL.
+#[tokio::test]
+async fn doctor_for_claude_refuses_a_loopback_connector_url() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let issuer = e2e::spawn_mock_issuer(state.path(), false, None).await;
+    let app = spawn_app(AppOptions::on(Backend::Sqlite).trusting(&issuer)).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+
+    let out = doctor(
+        folder.path(),
+        &["--host", "claude", "--url", &app.resource, "--port", "0"],
+    )
+    .await;
+
+    assert_eq!(out.code, Some(1), "{out}");
+    let connector = out.line("connector");
+    assert!(connector.starts_with("FAIL"), "{out}");
+    assert!(connector.contains("use the public https URL"), "{out}");
+    assert!(out.line("resource meta").starts_with("ok  "), "{out}");
+}
+
+/// A stand-in issuer on loopback serving `metadata` (with its own origin as
+/// `issuer` and `{origin}/token` as token endpoint), whose token endpoint
+/// answers every POST with `token`. Returns its origin.
+async fn stand_in_issuer(
+    metadata: impl FnOnce(&str) -> Value,
+    token: (StatusCode, &'static str, &'static str),
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let origin = format!("http://{}", listener.local_addr().expect("addr"));
+    let document = metadata(&origin);
+    let router = Router::new()
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(move || async move { Json(document) }),
+        )
+        .route(
+            "/token",
+            post(move || async move {
+                let (status, content_type, body) = token;
+                (status, [(header::CONTENT_TYPE, content_type)], body)
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    origin
+}
+
+/// Issuer metadata as a hosted issuer might publish it, without client ID
+/// metadata document support.
+fn metadata_without_cimd(origin: &str, registration: bool) -> Value {
+    let mut doc = json!({
+        "issuer": origin,
+        "authorization_endpoint": format!("{origin}/authorize"),
+        "token_endpoint": format!("{origin}/token"),
+        "response_types_supported": ["code"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none", "client_secret_basic"],
+        "authorization_response_iss_parameter_supported": true,
+    });
+    if registration {
+        doc["registration_endpoint"] = json!(format!("{origin}/register"));
+    }
+    doc
+}
+
+const JSON_ERROR: (StatusCode, &str, &str) = (
+    StatusCode::BAD_REQUEST,
+    "application/json",
+    r#"{"error":"invalid_grant"}"#,
+);
+
+/// A hosted issuer named by `AUTH_ISSUER` in `.env` is checked while the
+/// connector is not running. Without `client_id_metadata_document_supported`
+/// the line says Claude silently falls back to dynamic registration and
+/// what to advertise instead; that is a note, so doctor still passes.
+#[tokio::test]
+async fn doctor_says_claude_falls_back_to_dcr_when_cimd_is_not_advertised() {
+    let origin = stand_in_issuer(|o| metadata_without_cimd(o, true), JSON_ERROR).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        folder.path().join(".env"),
+        format!("AUTH_ISSUER={origin}\n"),
+    )
+    .expect("write");
+    let port = free_port().to_string();
+
+    let out = doctor(folder.path(), &["--port", &port]).await;
+
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(out.line("resource meta").contains("not running"), "{out}");
+    assert!(out.line("issuer").starts_with("ok  "), "{out}");
+    assert!(out.line("issuer").contains("AUTH_ISSUER"), "{out}");
+    let registration = out.line("registration");
+    assert!(registration.starts_with("note"), "{out}");
+    assert!(
+        registration.contains("Claude silently falls back to dynamic client registration"),
+        "{out}"
+    );
+    assert!(
+        registration.contains("advertise `client_id_metadata_document_supported: true`"),
+        "{out}"
+    );
+    assert!(out.line("token errors").starts_with("ok  "), "{out}");
+}
+
+/// Neither CIMD nor a registration endpoint leaves Claude no way to get a
+/// client, and a token endpoint that answers errors as HTML cannot be read
+/// by hosts: both are failures that say what to change.
+#[tokio::test]
+async fn doctor_fails_an_issuer_claude_cannot_register_with_or_read_errors_from() {
+    let html = (StatusCode::BAD_REQUEST, "text/html", "<h1>Bad request</h1>");
+    let origin = stand_in_issuer(|o| metadata_without_cimd(o, false), html).await;
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        folder.path().join(".env"),
+        format!("AUTH_ISSUER={origin}\n"),
+    )
+    .expect("write");
+    let port = free_port().to_string();
+
+    let out = doctor(folder.path(), &["--host", "claude", "--port", &port]).await;
+
+    assert_eq!(out.code, Some(1), "{out}");
+    let registration = out.line("registration");
+    assert!(registration.starts_with("FAIL"), "{out}");
+    assert!(registration.contains("no way to get a client"), "{out}");
+    let token = out.line("token errors");
+    assert!(token.starts_with("FAIL"), "{out}");
+    assert!(
+        token.contains("text/html") && token.contains("expected a 4xx application/json"),
+        "{out}"
+    );
+}
+
+/// On Postgres (`TEST_DATABASE_URL`), the database line says whether the
+/// connection is encrypted. Skipped without Postgres, like the store tests.
+#[tokio::test]
+async fn doctor_says_whether_postgres_is_encrypted() {
+    if e2e::db::postgres_admin_url().is_none() {
+        return;
+    }
+    let db = e2e::TestDb::fresh(Backend::Postgres).await;
+    let gateway::config::DatabaseUrl::Postgres(url) = &db.url else {
+        unreachable!("a Postgres test database");
+    };
+    let folder = tempfile::tempdir().expect("tempdir");
+    std::fs::write(folder.path().join(".env"), format!("DATABASE_URL={url}\n")).expect("write");
+    let port = free_port().to_string();
+
+    let out = doctor(folder.path(), &["--port", &port]).await;
+
+    let database = out.line("database");
+    assert!(database.contains("reachable"), "{out}");
+    assert!(
+        database.contains("reachable (not encrypted),") || database.contains("reachable (TLS 1."),
+        "{out}"
+    );
 }

@@ -421,6 +421,25 @@ async fn up_through_a_tunnel_asks_for_the_passcode() {
         metadata["authorization_servers"][0],
         connector.origin().ascii_serialization()
     );
+    // What hosts are told to ask for is what the bundled issuer grants,
+    // `offline_access` included, so they get refresh tokens.
+    let issuer: Value = reqwest::get(
+        connector
+            .join("/.well-known/oauth-authorization-server")
+            .expect("url"),
+    )
+    .await
+    .expect("issuer metadata")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(metadata["scopes_supported"], issuer["scopes_supported"]);
+    assert!(
+        metadata["scopes_supported"]
+            .as_array()
+            .is_some_and(|s| s.contains(&json!("offline_access"))),
+        "{metadata}"
+    );
 
     // A wrong passcode is refused with the page again; the right one signs in.
     let wrong = wrong_passcode_answer(&connector).await;
@@ -680,8 +699,12 @@ fn doctor_reports_one_line_per_check() {
     let status = fresh.wait_exit();
     let out = fresh.stdout.lock().expect("lock").clone();
     assert!(status.success(), "{}", fresh.output());
-    assert_eq!(out.lines().count(), 7, "{out}");
+    assert_eq!(out.lines().count(), 11, "{out}");
     assert!(out.contains("note  .env"), "{out}");
+    assert!(
+        out.contains("note  resource meta nothing answers at http://127.0.0.1:"),
+        "the connector is not running: a note, not a failure\n{out}"
+    );
     assert!(
         out.contains("ok    domain pack   Reading Room (14 articles)"),
         "{out}"

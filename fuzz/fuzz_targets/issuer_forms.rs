@@ -46,6 +46,7 @@ fn world() -> &'static World {
             default_audience: Some("https://app.example/mcp".into()),
             access_ttl: Duration::from_secs(600),
             refresh_ttl: Duration::from_secs(3600),
+            refresh_reuse_interval: Duration::from_secs(30),
             allow_loopback_documents: false,
             passcode: None,
         };

@@ -1,6 +1,7 @@
 //! The issuer's request parsers on arbitrary input: dynamic client
 //! registration (RFC 7591) bodies and redirect URIs. None may panic, and
-//! whatever registers may redirect only to https or loopback http.
+//! whatever registers may redirect only to https, loopback http, or a
+//! native app's private-use scheme (reverse-domain, or a listed host's).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -16,7 +17,11 @@ fuzz_target!(|data: &[u8]| {
         for uri in &valid.redirect_uris {
             let url = url::Url::parse(uri.as_str()).expect("a registered URI parses");
             let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
-            assert!(url.scheme() == "https" || (url.scheme() == "http" && loopback));
+            let private_use = url.scheme().contains('.')
+                || mock_issuer::redirect::HOST_SCHEMES.contains(&url.scheme());
+            assert!(
+                url.scheme() == "https" || (url.scheme() == "http" && loopback) || private_use
+            );
         }
     }
     if let Ok(text) = std::str::from_utf8(data)

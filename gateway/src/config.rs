@@ -41,9 +41,19 @@ pub struct Config {
     #[arg(long, env = "AUTH_REQUIRED_SCOPES", value_delimiter = ' ', num_args = 0..)]
     pub auth_required_scopes: Vec<String>,
 
+    /// Space-separated scopes a host should ask the issuer for: listed in the
+    /// protected-resource metadata (`scopes_supported`) and named in the 401
+    /// challenge (`scope=`). Default: `AUTH_REQUIRED_SCOPES`.
+    #[arg(long, env = "AUTH_SCOPES", value_delimiter = ' ', num_args = 0..)]
+    pub auth_scopes: Vec<String>,
+
     /// Least time between two key fetches caused by tokens with an unknown `kid`.
     #[arg(long, env = "AUTH_JWKS_REFETCH_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub auth_jwks_refetch_interval: Duration,
+
+    /// Clock skew tolerated on a token's `exp`, `nbf` and `iat` (0s to 5m).
+    #[arg(long, env = "AUTH_CLOCK_LEEWAY", default_value = "30s", value_parser = parse_duration)]
+    pub auth_clock_leeway: Duration,
 
     /// Demo only: no token checks, every caller is one stand-in user.
     #[arg(long, env = "AUTH_DISABLED", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
@@ -95,6 +105,9 @@ pub enum AuthMode {
         jwks_refetch_interval: Duration,
         audience: String,
         required_scopes: Vec<String>,
+        /// What hosts are told to ask for; includes every required scope.
+        scopes: Vec<String>,
+        clock_leeway: Duration,
     },
     /// Demo mode: every caller is [`crate::identity::Identity::stand_in`].
     Disabled,
@@ -122,6 +135,8 @@ pub enum ConfigError {
     BadMaxState,
     #[error("REQUEST_TIMEOUT must be between 1 second and 10 minutes")]
     BadRequestTimeout,
+    #[error("AUTH_CLOCK_LEEWAY must be at most 5 minutes")]
+    BadClockLeeway,
 }
 
 impl Config {
@@ -157,9 +172,19 @@ impl Config {
         {
             return Err(ConfigError::BadResourceUrl(resource_url));
         }
+        if self.auth_clock_leeway > Duration::from_secs(300) {
+            return Err(ConfigError::BadClockLeeway);
+        }
         let auth = if self.auth_disabled {
             AuthMode::Disabled
         } else {
+            // A host asks for what it is told; it must be told every required scope.
+            let mut scopes = self.auth_scopes;
+            for scope in &self.auth_required_scopes {
+                if !scopes.contains(scope) {
+                    scopes.push(scope.clone());
+                }
+            }
             AuthMode::Verified {
                 issuer: self.auth_issuer.ok_or(ConfigError::MissingIssuer)?,
                 jwks_url: self.auth_jwks_url,
@@ -168,6 +193,8 @@ impl Config {
                     .auth_audience
                     .unwrap_or_else(|| resource_url.as_str().to_owned()),
                 required_scopes: self.auth_required_scopes,
+                scopes,
+                clock_leeway: self.auth_clock_leeway,
             }
         };
         Ok(Settings {
@@ -347,7 +374,9 @@ mod tests {
             auth_jwks_url: None,
             auth_audience: None,
             auth_required_scopes: vec![],
+            auth_scopes: vec![],
             auth_jwks_refetch_interval: Duration::from_secs(10),
+            auth_clock_leeway: Duration::from_secs(30),
             auth_disabled: false,
             session_signing_secret: Some(Secret::new([7u8; 32])),
             session_ttl: Duration::from_secs(1800),
@@ -380,6 +409,23 @@ mod tests {
         let mut c = base();
         c.auth_issuer = None;
         assert!(matches!(c.settle(), Err(ConfigError::MissingIssuer)));
+    }
+
+    #[test]
+    fn hosts_are_told_every_required_scope_and_the_leeway_is_bounded() {
+        let mut c = base();
+        c.auth_scopes = vec!["openid".into(), "offline_access".into()];
+        c.auth_required_scopes = vec!["notes:read".into(), "openid".into()];
+        let AuthMode::Verified { scopes, .. } = c.settle().expect("settles").auth else {
+            panic!("verified mode");
+        };
+        assert_eq!(scopes, ["openid", "offline_access", "notes:read"]);
+        let mut c = base();
+        c.auth_clock_leeway = Duration::from_secs(301);
+        assert!(matches!(c.settle(), Err(ConfigError::BadClockLeeway)));
+        let mut c = base();
+        c.auth_clock_leeway = Duration::ZERO;
+        assert!(c.settle().is_ok());
     }
 
     #[test]

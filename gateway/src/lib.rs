@@ -7,7 +7,8 @@
 //! - [`auth`]: the resource server's token checks (no HTTP here).
 //! - [`session`]: the HMAC session tokens `begin_session` hands out.
 //! - [`identity`]: the verified caller.
-//! - [`tools`]: the MCP tools and the server handler.
+//! - [`tools`]: the MCP tools and the server handler; `tool_schema` puts
+//!   every tool definition in the form strict hosts validate.
 //! - [`http`]: axum routes, the token gate, RFC 9728 metadata, probes.
 //! - [`startup`]: `Gateway::build` and `Application::build`, used by everyone.
 
@@ -19,6 +20,7 @@ pub mod pack;
 pub mod session;
 pub mod startup;
 pub mod store;
+mod tool_schema;
 pub mod tools;
 
 pub use config::Config;

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{KeyStore, TokenVerifier},
+    auth::{KeyStore, TokenVerifier, userinfo::UserInfo},
     config::{AuthMode, Config, Settings},
     http::{self, auth::Guard, mcp::TransportOptions, metadata},
     pack::DomainPack,
@@ -48,19 +48,28 @@ impl Gateway {
                 jwks_refetch_interval,
                 audience,
                 required_scopes,
+                scopes,
+                clock_leeway,
             } => {
-                let keys = KeyStore::new(
+                let keys = Arc::new(KeyStore::new(
                     issuer.url().clone(),
                     jwks_url.clone(),
                     *jwks_refetch_interval,
-                );
-                let verifier =
-                    TokenVerifier::new(keys, issuer.as_str(), audience, required_scopes.clone());
-                (
-                    Some(verifier),
-                    vec![issuer.to_string()],
+                ));
+                // Fetched now, off the start path: the first requests wait for
+                // this fetch instead of each being refused (`/readyz` tells).
+                tokio::spawn({
+                    let keys = keys.clone();
+                    async move { keys.prefetch().await }
+                });
+                let verifier = TokenVerifier::new(
+                    keys,
+                    issuer.as_str(),
+                    audience,
                     required_scopes.clone(),
-                )
+                    *clock_leeway,
+                );
+                (Some(verifier), vec![issuer.to_string()], scopes.clone())
             }
             AuthMode::Disabled => {
                 tracing::warn!(
@@ -70,8 +79,18 @@ impl Gateway {
                 (None, vec![], vec![])
             }
         };
+        let readiness = http::health::Readiness {
+            store: store.clone(),
+            keys: verifier.as_ref().map(|v| v.keys().clone()),
+        };
+        // Hosted issuers' tokens often carry no email; their userinfo may.
+        let userinfo = verifier
+            .as_ref()
+            .map(|v| Arc::new(UserInfo::new(v.keys().clone())));
         let guard = Arc::new(Guard {
             verifier,
+            userinfo,
+            store: store.clone(),
             resource_metadata: metadata::metadata_url(resource).into(),
             scope: scopes.join(" ").into(),
         });
@@ -101,7 +120,7 @@ impl Gateway {
             guard,
             (document, resource),
             transport,
-            store.clone(),
+            readiness,
             settings.request_timeout,
         );
         Ok(Self {

@@ -19,8 +19,9 @@ use rmcp::{
         wrapper::Parameters,
     },
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-        ProtocolVersion, ServerCapabilities, ServerConfig,
+        CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+        Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+        ServerCapabilities, ServerConfig,
     },
     service::RequestContext,
     tool, tool_handler, tool_router,
@@ -34,6 +35,7 @@ use crate::{
     pack::{DomainPack, Hit, Item},
     session::{SessionError, SessionSigner},
     store::{SaveOutcome, SavedState, Store, StoreError, UserRecord},
+    tool_schema,
 };
 
 const DEFAULT_SEARCH_LIMIT: usize = 5;
@@ -62,9 +64,17 @@ impl AppState {
             store,
             sessions,
             max_state_bytes,
-            tools: Connector::tool_router(),
+            tools: wire_ready(Connector::tool_router()),
         }
     }
+}
+
+/// Every tool definition in its wire form, once, before any host sees it.
+fn wire_ready(mut router: ToolRouter<Connector>) -> ToolRouter<Connector> {
+    for route in router.map.values_mut() {
+        tool_schema::for_the_wire(&mut route.attr);
+    }
+    router
 }
 
 /// The MCP server handler. Cheap to clone: the stateless transport makes one per request.
@@ -320,11 +330,15 @@ impl Connector {
     /// It checks the person in and returns the `session` token that every other tool requires,
     /// the app's rules (follow them), the persona to speak in, the signed-in user's profile and
     /// their saved state. If another tool says SESSION_REQUIRED, call this again.
-    #[tool(annotations(
-        read_only_hint = false,
-        idempotent_hint = true,
-        open_world_hint = false
-    ))]
+    #[tool(
+        title = "Begin session",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn begin_session(
         &self,
         Extension(parts): Extension<Parts>,
@@ -348,7 +362,15 @@ impl Connector {
     }
 
     /// Search the catalog. Returns ranked matches (id, title, summary); open one with domain_get_item.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(
+        title = "Search the catalog",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn domain_search(
         &self,
         Extension(parts): Extension<Parts>,
@@ -378,7 +400,15 @@ impl Connector {
     }
 
     /// Get one catalog item, with its full body, by the id domain_search returned (for example `a1`).
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(
+        title = "Open a catalog item",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn domain_get_item(
         &self,
         Extension(parts): Extension<Parts>,
@@ -397,7 +427,15 @@ impl Connector {
     }
 
     /// The signed-in person's profile (id, email, first and last visit).
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(
+        title = "Your profile",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn user_get_profile(
         &self,
         Extension(parts): Extension<Parts>,
@@ -412,7 +450,15 @@ impl Connector {
     }
 
     /// The person's saved state: `{state, version, updated_at}`; version 0 means nothing saved yet.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(
+        title = "Your saved state",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn user_get_state(
         &self,
         Extension(parts): Extension<Parts>,
@@ -425,12 +471,15 @@ impl Connector {
 
     /// Save the person's state (any JSON, replacing what was there). Pass the version you last
     /// read as expected_version so a newer save is never silently overwritten.
-    #[tool(annotations(
-        read_only_hint = false,
-        destructive_hint = false,
-        idempotent_hint = false,
-        open_world_hint = false
-    ))]
+    #[tool(
+        title = "Save your state",
+        annotations(
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
     async fn user_save_state(
         &self,
         Extension(parts): Extension<Parts>,
@@ -472,7 +521,15 @@ impl Connector {
     }
 
     /// The app's rules, including what to do when a tool fails.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(
+        title = "The app's rules",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn config_get_rules(
         &self,
         Extension(parts): Extension<Parts>,
@@ -485,7 +542,15 @@ impl Connector {
     }
 
     /// The voice the app speaks in.
-    #[tool(annotations(read_only_hint = true, open_world_hint = false))]
+    #[tool(
+        title = "The app's voice",
+        annotations(
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn config_get_persona(
         &self,
         Extension(parts): Extension<Parts>,
@@ -504,6 +569,11 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
     ProtocolVersion::V_2025_11_25,
     ProtocolVersion::V_2026_07_28,
 ];
+
+/// How long a host may keep the tool list (2026-07-28 `ttlMs`): the list
+/// changes only when the app is redeployed, so a few minutes of caching
+/// saves round trips without leaving a host on an old list for long.
+const TOOL_LIST_TTL_MS: u64 = 5 * 60 * 1000;
 
 /// rmcp answers arguments that do not fit a tool's schema (an unknown
 /// `sub`, a number for an id) with a tool error of its own wording.
@@ -534,6 +604,27 @@ impl ServerHandler for Connector {
             return Ok(CallToolResult::error(vec![ContentBlock::text(failure.message())]).into());
         }
         Ok(response)
+    }
+
+    /// Every tool, sorted by name (rmcp's order, pinned by a test), with
+    /// caching hints for hosts on 2026-07-28: the list is the same for every
+    /// user, so any cache may share it.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let result = ListToolsResult::with_all_items(self.state.tools.list_all());
+        let cacheable = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(if cacheable {
+            result
+                .with_ttl_ms(TOOL_LIST_TTL_MS)
+                .with_cache_scope(CacheScope::Public)
+        } else {
+            result
+        })
     }
 
     fn get_info(&self) -> ServerConfig {

@@ -323,4 +323,21 @@ mod tests {
             "https://host.example/cb?x=1&code=abc&state=s+t&iss=https%3A%2F%2Fissuer.example"
         );
     }
+
+    #[test]
+    fn a_private_use_redirect_carries_the_code_too() {
+        for (registered, expected) in [
+            (
+                "cursor://anysphere.cursor-retrieval/oauth/callback",
+                "cursor://anysphere.cursor-retrieval/oauth/callback?code=abc&iss=https%3A%2F%2Fi.example",
+            ),
+            (
+                "com.example.app:/oauth2redirect",
+                "com.example.app:/oauth2redirect?code=abc&iss=https%3A%2F%2Fi.example",
+            ),
+        ] {
+            let url = redirect_with(registered, "https://i.example", None, &[("code", "abc")]);
+            assert_eq!(url, expected);
+        }
+    }
 }

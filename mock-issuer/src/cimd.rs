@@ -286,10 +286,28 @@ mod tests {
     }
 
     #[test]
+    fn a_document_may_name_native_callbacks() {
+        let doc = br#"{"client_id": "https://app.example/oauth/client.json", "redirect_uris":
+            ["cursor://anysphere.cursor-retrieval/oauth/callback", "com.example.app:/oauth2redirect"]}"#;
+        let client = parse_document(ID, doc, 0).expect("valid");
+        assert!(
+            client
+                .redirect_for(Some("com.example.app:/oauth2redirect"))
+                .is_some()
+        );
+        assert!(
+            client
+                .redirect_for(Some("com.example.app:/other"))
+                .is_none()
+        );
+    }
+
+    #[test]
     fn a_document_needs_valid_redirects_and_no_secret() {
         for doc in [
             r#"{"client_id": "https://app.example/oauth/client.json", "redirect_uris": []}"#,
             r#"{"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["javascript:alert(1)"]}"#,
+            r#"{"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["mycallback://cb"]}"#,
             r#"{"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "client_secret_post"}"#,
             r#"{"client_id": "https://app.example/oauth/client.json", "redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}"#,
             "not json",

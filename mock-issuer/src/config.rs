@@ -44,6 +44,12 @@ pub struct IssuerConfig {
     #[arg(long, env = "ISSUER_REFRESH_TTL", default_value = "30days", value_parser = duration)]
     pub refresh_ttl: Duration,
 
+    /// For this long after a refresh, the refresh token just rotated may be sent
+    /// again and gets the same tokens (clients race and retry); later, reuse
+    /// revokes its family. `0` revokes at once.
+    #[arg(long, env = "ISSUER_REFRESH_REUSE_INTERVAL", default_value = "30s", value_parser = duration)]
+    pub refresh_reuse_interval: Duration,
+
     /// Tests only: accept client metadata documents served over http on loopback.
     #[arg(long, hide = true, env = "ISSUER_ALLOW_LOOPBACK_CLIENT_DOCUMENTS", action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::BoolishValueParser::new())]
@@ -74,9 +80,23 @@ impl IssuerConfig {
             default_audience: self.default_audience,
             access_ttl: self.access_ttl,
             refresh_ttl: self.refresh_ttl,
+            refresh_reuse_interval: self.refresh_reuse_interval,
             allow_loopback_documents: self.allow_loopback_documents,
             // Run alone, the issuer is local; `devkit up` sets one for tunnels.
             passcode: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_humantime_and_zero_turns_a_setting_off() {
+        assert_eq!(duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(duration(" 2m "), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert!(duration("soon").is_err_and(|e| e.contains("90s")));
     }
 }

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::grants::GrantError;
+
 /// `POST /oauth/token`, `application/x-www-form-urlencoded`.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct TokenForm {
@@ -51,6 +53,13 @@ pub enum TokenError {
     InvalidTarget(String),
     #[error("the sign-in service failed; try again")]
     Server,
+}
+
+/// RFC 6749 §5.2: every way a code or refresh token fails is `invalid_grant`.
+impl From<GrantError> for TokenError {
+    fn from(e: GrantError) -> Self {
+        Self::InvalidGrant(e.to_string())
+    }
 }
 
 impl TokenError {

@@ -13,7 +13,7 @@ use crate::{
     clients::{AuthMethod, Client, ClientStore, NewClient},
     digest::constant_time_eq,
     exchange::{TokenError, TokenForm, TokenResponse},
-    grants::{Grant, GrantError, Grants},
+    grants::{Grant, Grants, Minted, RefreshPolicy},
     keys::{KeyError, KeyRing},
     metadata::AuthorizationServerMetadata,
     passcode::{Passcode, PasscodeError, PasscodeGate},
@@ -38,6 +38,9 @@ pub struct IssuerSettings {
     pub default_audience: Option<String>,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How long a just-rotated refresh token still gets the same answer
+    /// (`grants.rs`); zero revokes its family at once.
+    pub refresh_reuse_interval: Duration,
     /// Tests only: accept `http://127.0.0.1` client metadata documents.
     pub allow_loopback_documents: bool,
     /// Ask for this code before approving a sign-in (`devkit up` through a tunnel).
@@ -288,6 +291,9 @@ impl Issuer {
                 "this client may not use {grant_type}"
             )));
         }
+        if grant_type == "refresh_token" {
+            return self.refresh(&form, &client, now);
+        }
         let refresh_ttl = self.settings.refresh_ttl.as_secs() as i64;
         let (grant, refresh_token) = match grant_type {
             "authorization_code" => {
@@ -302,24 +308,12 @@ impl Issuer {
                         verifier,
                         now,
                     )
-                    .map_err(grant_error)?;
+                    .map_err(TokenError::from)?;
                 check_same_resource(form.resource.as_deref(), &grant)?;
                 let refresh = client
                     .allows_grant("refresh_token")
                     .then(|| self.grants.issue_refresh(grant.clone(), refresh_ttl, now));
                 (grant, refresh)
-            }
-            "refresh_token" => {
-                let token = required(&form.refresh_token, "refresh_token")?;
-                let (mut grant, next) = self
-                    .grants
-                    .rotate_refresh(token, &client.client_id, refresh_ttl, now)
-                    .map_err(grant_error)?;
-                check_same_resource(form.resource.as_deref(), &grant)?;
-                if let Some(scope) = &form.scope {
-                    grant.scope = narrower_scope(scope, &grant.scope)?;
-                }
-                (grant, Some(next))
             }
             _ => {
                 if client.auth_method == AuthMethod::None {
@@ -358,6 +352,49 @@ impl Issuer {
             expires_in: lifetime,
             refresh_token,
             scope: grant.scope,
+        })
+    }
+
+    /// RFC 6749 §6 with rotation (RFC 9700 §4.14.2) and the reuse interval
+    /// (`grants.rs`): a repeat within it gets the first answer again.
+    fn refresh(
+        &self,
+        form: &TokenForm,
+        client: &Client,
+        now: i64,
+    ) -> Result<TokenResponse, TokenError> {
+        let token = required(&form.refresh_token, "refresh_token")?;
+        let policy = RefreshPolicy {
+            lifetime: self.settings.refresh_ttl.as_secs() as i64,
+            reuse_interval: self.settings.refresh_reuse_interval.as_secs() as i64,
+        };
+        let lifetime = self.settings.access_ttl.as_secs() as i64;
+        let successor = self.grants.rotate_refresh(
+            token,
+            &client.client_id,
+            policy,
+            now,
+            |grant| -> Result<_, TokenError> {
+                check_same_resource(form.resource.as_deref(), grant)?;
+                let mut grant = grant.clone();
+                if let Some(scope) = &form.scope {
+                    grant.scope = narrower_scope(scope, &grant.scope)?;
+                }
+                Ok(Minted {
+                    access_token: self.mint(&grant, lifetime, now)?,
+                    expires_at: now.saturating_add(lifetime),
+                    grant,
+                })
+            },
+        )?;
+        // A repeat is answered as it was first, but never for another resource.
+        check_same_resource(form.resource.as_deref(), &successor.access.grant)?;
+        Ok(TokenResponse {
+            access_token: successor.access.access_token,
+            token_type: "Bearer".into(),
+            expires_in: (successor.access.expires_at - now).max(0),
+            refresh_token: Some(successor.refresh_token),
+            scope: successor.access.grant.scope,
         })
     }
 
@@ -436,10 +473,6 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, TokenE
         .ok_or_else(|| TokenError::InvalidRequest(format!("{name} is required")))
 }
 
-fn grant_error(e: GrantError) -> TokenError {
-    TokenError::InvalidGrant(e.to_string())
-}
-
 /// RFC 8707 §2.2: a resource at the token endpoint must be one the grant covers.
 fn check_same_resource(resource: Option<&str>, grant: &Grant) -> Result<(), TokenError> {
     match resource {
@@ -496,6 +529,7 @@ mod tests {
             default_audience: Some("http://127.0.0.1:8000/mcp".into()),
             access_ttl: Duration::from_secs(600),
             refresh_ttl: Duration::from_secs(3600),
+            refresh_reuse_interval: Duration::from_secs(30),
             allow_loopback_documents: false,
             passcode: None,
         };
@@ -700,31 +734,42 @@ mod tests {
         assert_eq!(replay.map_err(|e| e.code()), Err("invalid_grant"));
 
         let refresh = tokens.refresh_token.expect("a refresh token");
-        let rotated = issuer
-            .token(
+        let refresh_at = |now: i64| {
+            issuer.token(
                 form(&[
                     ("grant_type", "refresh_token"),
                     ("client_id", &id),
                     ("refresh_token", &refresh),
                 ]),
                 None,
-                1_003,
+                now,
             )
-            .await
-            .expect("rotated");
+        };
+        let rotated = refresh_at(1_003).await.expect("rotated");
         assert_ne!(rotated.refresh_token.as_deref(), Some(refresh.as_str()));
-        let reused = issuer
+        assert_eq!(rotated.expires_in, 600);
+        // A retry within the 30 s reuse interval gets the same tokens, with
+        // `expires_in` counting down; after it, reuse revokes the family.
+        let retried = refresh_at(1_013).await.expect("the same answer");
+        assert_eq!(
+            (&retried.access_token, &retried.refresh_token),
+            (&rotated.access_token, &rotated.refresh_token)
+        );
+        assert_eq!(retried.expires_in, 590);
+        let reused = refresh_at(1_033).await;
+        assert_eq!(reused.map_err(|e| e.code()), Err("invalid_grant"));
+        let successor = issuer
             .token(
                 form(&[
                     ("grant_type", "refresh_token"),
                     ("client_id", &id),
-                    ("refresh_token", &refresh),
+                    ("refresh_token", &rotated.refresh_token.expect("rotated")),
                 ]),
                 None,
-                1_004,
+                1_034,
             )
             .await;
-        assert_eq!(reused.map_err(|e| e.code()), Err("invalid_grant"));
+        assert_eq!(successor.map_err(|e| e.code()), Err("invalid_grant"));
     }
 
     #[test]

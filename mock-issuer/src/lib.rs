@@ -7,7 +7,7 @@
 //!
 //! - [`pkce`]: PKCE code challenges, S256 only (RFC 7636, required by OAuth 2.1).
 //! - [`redirect`]: which redirect URIs may be registered, and how a requested
-//!   one is matched against them (RFC 6749 §3.1.2, RFC 8252 §7.3/§8.3).
+//!   one is matched against them (RFC 6749 §3.1.2, RFC 8252 §7.1/§7.3/§8.3).
 //! - [`metadata`]: the authorization server metadata document (RFC 8414 §2).
 //! - [`registration`]: dynamic client registration requests (RFC 7591 §2/§3).
 //!
@@ -19,7 +19,9 @@
 //! - [`cimd`]: client ID metadata documents, fetched with SSRF guards.
 //! - [`digest`]: SHA-256 for stored secrets and S256, constant-time comparison.
 //! - [`authorize`]: the authorization request checks (RFC 6749 §4.1, OAuth 2.1).
-//! - [`grants`]: single-use codes, rotating refresh tokens (RFC 9700 §4.14).
+//! - [`grants`]: single-use codes, rotating refresh tokens (RFC 9700 §4.14)
+//!   with a short reuse interval for clients that race or retry.
+//! - [`seal`]: sealing a kept answer under a secret the issuer does not keep.
 //! - [`exchange`]: the token endpoint's wire types and errors (RFC 6749 §5).
 //! - [`issuer`]: [`issuer::Issuer`], which ties them together.
 //!
@@ -48,5 +50,6 @@ pub mod passcode;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;
+pub mod seal;
 pub mod startup;
 pub mod tokens;

@@ -4,18 +4,28 @@
 //! - OAuth 2.1 §1.5 / RFC 9700 §2.6: https, so codes never cross the network
 //!   in the clear; plain http only to the loopback interface, where a native
 //!   app listens (RFC 8252 §7.3, §8.3).
+//! - RFC 8252 §7.1: a native app may receive the code on a private-use
+//!   scheme the operating system hands to it. Accepted are the reverse-domain
+//!   form the RFC asks for (`com.example.app:/oauth2redirect`: a scheme with
+//!   a dot, each label letters, digits or `-`) and the few bare schemes that
+//!   MCP hosts already register ([`HOST_SCHEMES`]). Every other scheme is
+//!   refused, so a browser is never sent to `javascript:`, `data:`, `file:`,
+//!   `blob:` or the like with a code attached.
 //! - OAuth 2.1 §2.3.1 / RFC 9700 §4.1.3: matching is exact string
 //!   comparison, except that a loopback http redirect may use any port,
 //!   because a native app picks a free one when it starts (RFC 8252 §7.3).
-//!
-//! Private-use schemes (`com.example.app:/cb`, RFC 8252 §7.1) are refused for
-//! now: the hosts this issuer serves use https or loopback callbacks, and
-//! telling a native app's scheme from `javascript:` or `data:` needs rules of
-//! its own.
+//!   Private-use redirects match exactly (RFC 8252 §7.1 leaves no freedom).
 
 use std::fmt;
 
 use url::{Host, Url};
+
+/// Private-use schemes without a dot that MCP hosts register for their
+/// OAuth callbacks: Cursor (`cursor://anysphere.cursor-retrieval/…`) and
+/// VS Code, stable and Insiders (`vscode://vscode.github-authentication/…`).
+/// They predate RFC 8252's reverse-domain advice; the operating system still
+/// hands them only to the app that claimed them. Kept short on purpose.
+pub const HOST_SCHEMES: [&str; 3] = ["cursor", "vscode", "vscode-insiders"];
 
 /// A redirect URI that passed the registration rules. Keeps the string as
 /// given, since matching compares strings, not normalised URLs.
@@ -34,7 +44,11 @@ pub enum RedirectError {
     Fragment,
     #[error("http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https")]
     HttpNotLoopback,
-    #[error("scheme `{0}` is not allowed; use https (or http to a loopback host)")]
+    #[error(
+        "scheme `{0}` is not allowed; use https, http to a loopback host, a reverse-domain \
+         private-use scheme such as `com.example.app:/cb` (RFC 8252 §7.1), or one of: {hosts}",
+        hosts = HOST_SCHEMES.join(", ")
+    )]
     Scheme(String),
 }
 
@@ -49,6 +63,7 @@ impl RedirectUri {
             "https" => {}
             "http" if is_loopback(&url) => {}
             "http" => return Err(RedirectError::HttpNotLoopback),
+            other if is_private_use(other) => {}
             other => return Err(RedirectError::Scheme(other.to_owned())),
         }
         Ok(Self {
@@ -93,6 +108,19 @@ impl serde::Serialize for RedirectUri {
     }
 }
 
+/// RFC 8252 §7.1: a reverse-domain scheme (two or more non-empty labels of
+/// letters, digits and `-`), or one of [`HOST_SCHEMES`]. `Url` has already
+/// lower-cased the scheme and checked RFC 3986 §3.1's syntax.
+fn is_private_use(scheme: &str) -> bool {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    HOST_SCHEMES.contains(&scheme) || (scheme.contains('.') && scheme.split('.').all(label_ok))
+}
+
 fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
@@ -121,6 +149,7 @@ mod tests {
     fn an_https_callback_is_accepted() {
         for raw in [
             "https://claude.ai/api/mcp/auth_callback",
+            "https://chatgpt.com/connector_platform_oauth_redirect",
             "https://app.example.com/cb?tenant=a",
             "https://app.example.com:8443/cb",
         ] {
@@ -181,14 +210,61 @@ mod tests {
     }
 
     #[test]
+    fn a_reverse_domain_private_use_scheme_is_accepted() {
+        for raw in [
+            "com.example.app:/oauth2redirect",
+            "com.example.app:/oauth2redirect/example-provider",
+            "com.example.app://callback?x=1",
+            "io.github.some-host2.desktop:/cb",
+        ] {
+            assert_eq!(parse(raw).as_str(), raw);
+        }
+    }
+
+    #[test]
+    fn the_listed_host_schemes_are_accepted() {
+        for raw in [
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+            "vscode://vscode.github-authentication/did-authenticate",
+            "vscode-insiders://vscode.github-authentication/did-authenticate",
+        ] {
+            assert_eq!(parse(raw).as_str(), raw);
+        }
+    }
+
+    #[test]
     fn script_data_file_and_other_schemes_are_refused() {
         for (raw, scheme) in [
             ("javascript:alert(1)", "javascript"),
+            ("JavaScript:alert(1)", "javascript"),
             ("data:text/html,<script>alert(1)</script>", "data"),
             ("file:///etc/passwd", "file"),
+            ("vbscript:msgbox(1)", "vbscript"),
+            ("blob:https://app.example.com/0b6e", "blob"),
+            ("about:blank", "about"),
             ("ftp://example.com/cb", "ftp"),
-            // Private-use schemes: refused for now (see the module doc).
-            ("com.example.app:/oauth2redirect", "com.example.app"),
+            ("mailto:a@example.com", "mailto"),
+            ("intent://cb#Intent;end", "intent"),
+        ] {
+            // `intent://…#…` fails on its fragment first; either way it is refused.
+            let refused = RedirectUri::parse(raw).expect_err(raw);
+            assert!(
+                refused == RedirectError::Scheme(scheme.into())
+                    || refused == RedirectError::Fragment,
+                "{raw}: {refused:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_look_alike_private_use_scheme_is_refused() {
+        for (raw, scheme) in [
+            ("cursorx://anysphere.cursor-retrieval/cb", "cursorx"),
+            ("vscode-evil://cb", "vscode-evil"),
+            ("com..example:/cb", "com..example"),
+            ("com.example.:/cb", "com.example."),
+            ("cursor.:/cb", "cursor."),
+            ("com.example+app:/cb", "com.example+app"),
         ] {
             assert_eq!(
                 RedirectUri::parse(raw),
@@ -196,6 +272,43 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn a_private_use_redirect_with_a_fragment_is_refused() {
+        for raw in [
+            "cursor://anysphere.cursor-retrieval/cb#x",
+            "com.example.app:/cb#",
+        ] {
+            assert_eq!(
+                RedirectUri::parse(raw),
+                Err(RedirectError::Fragment),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_scheme_is_told_what_is_allowed() {
+        let message = RedirectUri::parse("javascript:alert(1)")
+            .expect_err("refused")
+            .to_string();
+        for allowed in [
+            "https",
+            "http to a loopback host",
+            "com.example.app:/cb",
+            "RFC 8252 §7.1",
+            "cursor, vscode, vscode-insiders",
+        ] {
+            assert!(message.contains(allowed), "{message}");
+        }
+        let message = RedirectUri::parse("http://evil.example/cb")
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            message.contains("loopback") && message.contains("https"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -247,6 +360,32 @@ mod tests {
     }
 
     #[test]
+    fn a_private_use_redirect_matches_only_the_exact_string() {
+        let registered = parse("cursor://anysphere.cursor-retrieval/oauth/callback");
+        assert!(registered.matches("cursor://anysphere.cursor-retrieval/oauth/callback"));
+        for other in [
+            "cursor://anysphere.cursor-retrieval:8080/oauth/callback",
+            "cursor://anysphere.cursor-retrieval/oauth/callback/",
+            "cursor://anysphere.cursor-retrieval/oauth/callback?x=1",
+            "cursor://evil.example/oauth/callback",
+            "CURSOR://anysphere.cursor-retrieval/oauth/callback",
+            "vscode://anysphere.cursor-retrieval/oauth/callback",
+            "https://anysphere.cursor-retrieval/oauth/callback",
+        ] {
+            assert!(!registered.matches(other), "{other}");
+        }
+        let registered = parse("com.example.app:/oauth2redirect");
+        assert!(registered.matches("com.example.app:/oauth2redirect"));
+        for other in [
+            "com.example.app://oauth2redirect",
+            "com.example.app:/oauth2redirect/x",
+            "com.example.evil:/oauth2redirect",
+        ] {
+            assert!(!registered.matches(other), "{other}");
+        }
+    }
+
+    #[test]
     fn the_port_exception_is_only_for_loopback_http() {
         // https on loopback is matched exactly, like any https redirect.
         let registered = parse("https://localhost:8443/cb");
@@ -262,7 +401,7 @@ mod tests {
         /// URI-ish text: real schemes and hosts mixed with junk.
         fn uri() -> impl Strategy<Value = String> {
             (
-                "https|http|javascript|data|file|custom\\.app|[a-z]{1,6}",
+                "https|http|javascript|data|file|vbscript|blob|about|cursor|vscode|custom\\.app|[a-z.+-]{1,8}",
                 "://|:|:/",
                 "127\\.0\\.0\\.1|localhost|\\[::1\\]|claude\\.ai|evil\\.example|10\\.0\\.0\\.1|[a-z.]{0,12}",
                 "(:[0-9]{1,5})?",
@@ -302,13 +441,22 @@ mod tests {
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(1024))]
 
-            /// Whatever is registered is https, or http on loopback, without a fragment.
+            /// Whatever is registered is https, http on loopback, or a
+            /// private-use scheme that is never a script, data or file one,
+            /// without a fragment.
             #[test]
-            fn only_https_or_loopback_http_is_registered(raw in uri()) {
+            fn only_allowed_schemes_are_registered(raw in uri()) {
                 if let Ok(registered) = RedirectUri::parse(&raw) {
                     let url = &registered.url;
+                    let scheme = url.scheme();
                     prop_assert!(!raw.contains('#'));
-                    prop_assert!(url.scheme() == "https" || (url.scheme() == "http" && is_loopback(url)));
+                    prop_assert!(
+                        scheme == "https"
+                            || (scheme == "http" && is_loopback(url))
+                            || scheme.contains('.')
+                            || HOST_SCHEMES.contains(&scheme)
+                    );
+                    prop_assert!(!["javascript", "data", "file", "vbscript", "blob", "about", "ftp"].contains(&scheme));
                 }
             }
 

@@ -316,9 +316,27 @@ mod tests {
     }
 
     #[test]
+    fn native_and_hosted_callbacks_are_accepted() {
+        let uris = [
+            CLAUDE,
+            "https://chatgpt.com/connector_platform_oauth_redirect",
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+            "vscode://vscode.github-authentication/did-authenticate",
+            "com.example.app:/oauth2redirect",
+            "http://127.0.0.1:33418/",
+        ];
+        let reg = validate(request(json!({ "redirect_uris": uris }))).expect("valid");
+        let registered: Vec<&str> = reg.redirect_uris.iter().map(RedirectUri::as_str).collect();
+        assert_eq!(registered, uris);
+    }
+
+    #[test]
     fn every_redirect_uri_must_pass_the_redirect_rules() {
         for bad in [
             "javascript:alert(1)",
+            "data:text/html,x",
+            "file:///etc/passwd",
+            "mycallback://cb",
             "http://evil.example/cb",
             "https://claude.ai/cb#frag",
             "/relative",

@@ -381,6 +381,27 @@ fn matrix() -> Vec<Attack> {
         ),
         attack!(
             "access token",
+            "`crit` naming an extension we do not understand (RFC 7515 §4.1.11)",
+            "401 invalid_token",
+            async {
+                let (app, claims) = app_and_claims().await;
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+                header.kid = Some("key-a".into());
+                header.crit = Some(vec!["exp-extension".into()]);
+                // Signed with the real key: only `crit` is wrong.
+                let key = e2e::issuer::KEY_A.clone();
+                let token = jsonwebtoken::encode(&header, &claims, &key.encoding).expect("sign");
+                listed(&app, &token).await
+            }
+        ),
+        attack!(
+            "access token",
+            "`sub` holding a NUL (control characters)",
+            "401 invalid_token",
+            claims_changed(|c| c.sub = Some("alice\u{0}admin".into()))
+        ),
+        attack!(
+            "access token",
             "wrong signature (another key, our `kid`)",
             "401 invalid_token",
             async {
@@ -953,23 +974,30 @@ fn matrix() -> Vec<Attack> {
         ),
         attack!(
             "issuer",
-            "refresh token reuse (revokes the family)",
+            "refresh token reuse after the reuse interval (revokes the family)",
             "400 invalid_grant, successor revoked",
             async {
-                let c = issuer_with_client().await;
-                let code = code_for(&c.issuer, &c.client_id).await;
-                let (_, first) = redeem(&c.issuer, &c.client_id, &code).await;
+                // A 1 s interval, waited out; reuse within it is `mock_issuer::grants`'s to test.
+                let state = tempfile::tempdir().expect("tempdir");
+                let mut config = e2e::issuer_config(state.path(), true, Some("alice"));
+                config.refresh_reuse_interval = std::time::Duration::from_secs(1);
+                let issuer = e2e::spawn_issuer(config).await;
+                let client = register(&issuer, json!([CALLBACK])).await;
+                let client_id = client["client_id"].as_str().expect("client_id");
+                let code = code_for(&issuer, client_id).await;
+                let (_, first) = redeem(&issuer, client_id, &code).await;
                 let old = first["refresh_token"]
                     .as_str()
                     .expect("refresh token")
                     .to_owned();
-                let (_, second) = refresh(&c.issuer, &c.client_id, &old).await;
+                let (_, second) = refresh(&issuer, client_id, &old).await;
                 let successor = second["refresh_token"]
                     .as_str()
                     .expect("rotated")
                     .to_owned();
-                let (reuse, _) = refresh(&c.issuer, &c.client_id, &old).await;
-                let (after, _) = refresh(&c.issuer, &c.client_id, &successor).await;
+                tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+                let (reuse, _) = refresh(&issuer, client_id, &old).await;
+                let (after, _) = refresh(&issuer, client_id, &successor).await;
                 if after.starts_with("400") {
                     format!("{reuse}, successor revoked")
                 } else {

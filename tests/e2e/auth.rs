@@ -201,3 +201,127 @@ async fn identity_cannot_be_claimed_through_arguments() {
     let text = e2e::ToolReply(reply).text();
     assert!(text.contains("unknown field `sub`"), "{text}");
 }
+
+/// With scopes to ask for (`AUTH_SCOPES`), the 401 names them so the host
+/// requests them when it signs in, and the metadata lists the same ones.
+#[tokio::test]
+async fn the_challenge_and_the_metadata_name_the_scopes_to_ask_for() {
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.scopes = vec!["openid".into(), "offline_access".into()];
+    options.required_scopes = vec!["notes:read".into()];
+    let app = spawn_app(options).await;
+    let response = app.post_mcp(None, &tools_list()).await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        challenge(&response),
+        format!(
+            r#"Bearer resource_metadata="{}", scope="openid offline_access notes:read""#,
+            metadata_url(&app)
+        )
+    );
+    let bad = app.post_mcp(Some("not-a-jwt"), &tools_list()).await;
+    assert!(
+        challenge(&bad).ends_with(r#", scope="openid offline_access notes:read""#),
+        "{}",
+        challenge(&bad)
+    );
+    let metadata: Value = reqwest::get(metadata_url(&app))
+        .await
+        .expect("metadata")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        metadata["scopes_supported"],
+        json!(["openid", "offline_access", "notes:read"])
+    );
+}
+
+/// RFC 7519 §2: `exp`, `nbf` and `iat` may carry fractions of a second, as
+/// some issuers' JWT libraries write them. Each is accepted, and each is
+/// still enforced.
+#[tokio::test]
+async fn fractional_numeric_dates_are_accepted_in_each_time_claim_and_still_enforced() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let now = chrono::Utc::now().timestamp() as f64;
+    let claims = |exp: f64, nbf: f64, iat: f64| {
+        json!({"iss": app.issuer.url.as_str(), "sub": "fraction", "aud": app.resource,
+               "exp": exp, "nbf": nbf, "iat": iat})
+    };
+    for (what, token) in [
+        ("exp", claims(now + 600.5, now - 10.0, now - 10.0)),
+        ("nbf", claims(now + 600.0, now - 10.25, now - 10.0)),
+        ("iat", claims(now + 600.0, now - 10.0, now - 10.75)),
+    ] {
+        let response = app
+            .post_mcp(Some(&app.issuer.mint_json(&token)), &tools_list())
+            .await;
+        assert_eq!(response.status(), 200, "fractional {what}");
+    }
+    for (what, token) in [
+        ("exp", claims(now - 120.5, now - 600.0, now - 600.0)),
+        ("nbf", claims(now + 600.0, now + 120.5, now - 10.0)),
+        ("iat", claims(now + 600.0, now - 10.0, now + 120.5)),
+    ] {
+        let response = app
+            .post_mcp(Some(&app.issuer.mint_json(&token)), &tools_list())
+            .await;
+        assert_eq!(response.status(), 401, "fractional {what} out of range");
+    }
+}
+
+/// `AUTH_CLOCK_LEEWAY` is the skew forgiven on `exp`: a token 20 s past its
+/// expiry passes with the default 30 s and is refused with 10 s.
+#[tokio::test]
+async fn the_clock_leeway_is_a_setting_that_works_both_ways() {
+    let token_20s_past = |app: &TestApp| {
+        let mut claims = Claims::valid(&app.issuer, &app.resource, "skewed");
+        claims.exp = Some(chrono::Utc::now().timestamp() - 20);
+        app.issuer.mint(&claims)
+    };
+    let lenient = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let response = lenient
+        .post_mcp(Some(&token_20s_past(&lenient)), &tools_list())
+        .await;
+    assert_eq!(response.status(), 200, "within the default 30 s");
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.clock_leeway = std::time::Duration::from_secs(10);
+    let strict = spawn_app(options).await;
+    let response = strict
+        .post_mcp(Some(&token_20s_past(&strict)), &tools_list())
+        .await;
+    assert_eq!(response.status(), 401, "past a 10 s leeway");
+}
+
+/// A token without `email` (usual for hosted issuers): the issuer's userinfo
+/// endpoint is asked once, in the background, and the profile shows the
+/// email it gave; an answer for another subject is ignored.
+#[tokio::test]
+async fn userinfo_fills_in_the_email_a_token_lacks_once_per_user() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let token_without_email = |sub: &str| {
+        let mut claims = Claims::valid(&app.issuer, &app.resource, sub);
+        claims.email = None;
+        app.issuer.mint(&claims)
+    };
+    for (sub, expected) in [("nomail", Some("nomail@userinfo.test")), ("liar", None)] {
+        let client = app.client(&token_without_email(sub)).await;
+        let start = client.call("begin_session", json!({})).await.ok();
+        let session = start["session"].clone();
+        let mut email = Value::Null;
+        for _ in 0..50 {
+            let profile = client
+                .call("user_get_profile", json!({"session": session}))
+                .await
+                .ok();
+            email = profile["user"]["email"].clone();
+            if !email.is_null() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(email.as_str(), expected, "{sub}");
+    }
+    // One fetch each, however many calls were made.
+    assert_eq!(app.issuer.userinfo_fetches(), 2);
+}

@@ -120,6 +120,37 @@ async fn two_replicas_share_sessions_and_state() {
     assert_eq!(state["state"], json!({"from": "a"}));
 }
 
+/// `/readyz` keeps a replica out of rotation while it cannot check tokens:
+/// the issuer's keys could not be fetched at start, and it says so.
+#[tokio::test]
+async fn readyz_names_the_issuer_while_its_keys_cannot_be_fetched() {
+    let issuer = e2e::TestIssuer::start().await;
+    issuer.set_up(false);
+    let db = e2e::TestDb::fresh(Backend::Sqlite).await;
+    let app = e2e::spawn_app_with(AppOptions::on(Backend::Sqlite), issuer, db).await;
+    let url = format!("http://{}/readyz", app.addr);
+    // The fetch at start fails quickly (503 from the issuer); poll until it has.
+    let mut body = serde_json::Value::Null;
+    for _ in 0..50 {
+        let response = reqwest::get(&url).await.expect("readyz");
+        assert_eq!(response.status(), 503);
+        body = response.json().await.expect("json");
+        if body["status"] == "unavailable" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let reason = body["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("signing keys") && reason.contains(app.issuer.url.as_str()),
+        "{body}"
+    );
+    app.issuer.set_up(true);
+    let token = app.token_for("alice");
+    assert_eq!(status_with(&app, &token).await, "200 ok");
+    assert_eq!(reqwest::get(&url).await.expect("readyz").status(), 200);
+}
+
 // ---- the fault table -------------------------------------------------------
 
 type Observed = std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>;
@@ -145,8 +176,11 @@ fn faults() -> Vec<Fault> {
             needs_postgres: false,
             run: || {
                 Box::pin(async {
-                    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
-                    app.issuer.set_up(false);
+                    let issuer = e2e::TestIssuer::start().await;
+                    issuer.set_up(false);
+                    let db = e2e::TestDb::fresh(Backend::Sqlite).await;
+                    let app =
+                        e2e::spawn_app_with(AppOptions::on(Backend::Sqlite), issuer, db).await;
                     let token = app.token_for("alice");
                     let down = status_with(&app, &token).await;
                     app.issuer.set_up(true);
@@ -178,6 +212,18 @@ fn faults() -> Vec<Fault> {
             },
         },
         Fault {
+            name: "16 first calls at once while the gateway's first key fetch is in flight",
+            expect: "/readyz 503 starting; 16 × 200 ok; 1 JWKS fetch; /readyz 200",
+            needs_postgres: false,
+            run: || Box::pin(first_burst()),
+        },
+        Fault {
+            name: "the issuer rotates in a new key just after the gateway fetched (10 s refetch limit)",
+            expect: "new `kid`: 200 ok at once; then 5 made-up `kid`s: 401 invalid_token, 0 more fetches",
+            needs_postgres: false,
+            run: || Box::pin(rotation_right_after_a_fetch()),
+        },
+        Fault {
             name: "the issuer rotates its key under load (old key kept for its grace period)",
             expect: "no errors",
             needs_postgres: false,
@@ -190,6 +236,80 @@ fn faults() -> Vec<Fault> {
             run: || Box::pin(outage_under_load()),
         },
     ]
+}
+
+/// A start or deploy under traffic: the burst arrives while the keys are
+/// still on their way, and waits for that one fetch instead of being refused.
+async fn first_burst() -> String {
+    let issuer = e2e::TestIssuer::start().await;
+    issuer.set_jwks_delay(std::time::Duration::from_millis(800));
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.jwks_refetch_interval = std::time::Duration::from_secs(10);
+    let db = e2e::TestDb::fresh(Backend::Sqlite).await;
+    let app = std::sync::Arc::new(e2e::spawn_app_with(options, issuer, db).await);
+    let before = readyz(&app).await;
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..16 {
+        let app = app.clone();
+        calls.spawn(async move {
+            let token = app.token_for(&format!("burst-{n}"));
+            let begin = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                               "params": {"name": "begin_session", "arguments": {}}});
+            e2e::summary(app.post_mcp(Some(&token), &begin).await).await
+        });
+    }
+    let mut answers = std::collections::BTreeMap::<String, usize>::new();
+    while let Some(answer) = calls.join_next().await {
+        *answers.entry(answer.expect("call")).or_default() += 1;
+    }
+    let answers: Vec<String> = answers
+        .into_iter()
+        .map(|(answer, n)| format!("{n} × {answer}"))
+        .collect();
+    format!(
+        "/readyz {before}; {}; {} JWKS fetch; /readyz {}",
+        answers.join(", "),
+        app.issuer.jwks_fetches(),
+        readyz(&app).await
+    )
+}
+
+/// `/readyz` in a few words: `200` or `503 <status>`.
+async fn readyz(app: &e2e::TestApp) -> String {
+    let response = reqwest::get(format!("http://{}/readyz", app.addr))
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    match status {
+        200 => "200".into(),
+        _ => format!("{status} {}", body["status"].as_str().unwrap_or("?")),
+    }
+}
+
+/// A key rotated in right after a fetch works at once, yet a flood of
+/// made-up `kid`s still cannot make the gateway fetch again and again.
+async fn rotation_right_after_a_fetch() -> String {
+    let mut options = AppOptions::on(Backend::Sqlite);
+    options.jwks_refetch_interval = std::time::Duration::from_secs(10);
+    let app = spawn_app(options).await;
+    assert_eq!(status_with(&app, &app.token_for("alice")).await, "200 ok");
+    app.issuer.rotate_to(e2e::issuer::KEY_B.clone());
+    let rotated = status_with(&app, &app.token_for("bob")).await;
+    let fetched = app.issuer.jwks_fetches();
+    let claims = e2e::Claims::valid(&app.issuer, &app.resource, "mallory");
+    let mut flood = std::collections::BTreeSet::new();
+    for n in 0..5 {
+        let header = json!({"alg": "RS256", "typ": "JWT", "kid": format!("made-up-{n}")});
+        let token = e2e::issuer::forge(&header, &claims, &[7; 256]);
+        flood.insert(status_with(&app, &token).await);
+    }
+    let flood: Vec<String> = flood.into_iter().collect();
+    format!(
+        "new `kid`: {rotated} at once; then 5 made-up `kid`s: {}, {} more fetches",
+        flood.join(" / "),
+        app.issuer.jwks_fetches() - fetched
+    )
 }
 
 async fn rotation_under_load() -> String {

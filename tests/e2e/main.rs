@@ -9,5 +9,7 @@ mod faults;
 mod logs;
 mod oauth;
 mod packs;
+mod postgres_tls;
 mod tools;
 mod transport;
+mod wire;

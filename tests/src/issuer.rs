@@ -1,9 +1,12 @@
 //! A stand-in issuer for the gateway's tests: real RSA keys, a real JWKS
 //! and RFC 8414 metadata served over HTTP on port 0, and direct minting.
 
-use std::sync::{
-    Arc, LazyLock, RwLock,
-    atomic::{AtomicBool, Ordering},
+use std::{
+    sync::{
+        Arc, LazyLock, RwLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
 use axum::{Json, Router, extract::State, middleware, response::IntoResponse, routing::get};
@@ -102,6 +105,15 @@ impl Claims {
 
 type Published = Arc<RwLock<Vec<Arc<TestKey>>>>;
 
+/// The JWKS endpoint's state: what it publishes, how slowly, how often asked.
+#[derive(Clone, Default)]
+struct Jwks {
+    published: Published,
+    delay_ms: Arc<AtomicU64>,
+    fetches: Arc<AtomicU64>,
+    userinfo_fetches: Arc<AtomicU64>,
+}
+
 /// Serves `/.well-known/oauth-authorization-server` and `/jwks.json`.
 #[derive(Clone)]
 pub struct TestIssuer {
@@ -110,6 +122,7 @@ pub struct TestIssuer {
     signing: Arc<RwLock<Arc<TestKey>>>,
     /// While false, every request gets 503: the issuer is down.
     up: Arc<AtomicBool>,
+    jwks: Jwks,
 }
 
 impl std::fmt::Debug for TestIssuer {
@@ -129,6 +142,10 @@ impl TestIssuer {
         // No trailing slash: the issuer identifier is compared exactly.
         let url = Url::parse(&format!("http://{addr}")).expect("issuer url");
         let published: Published = Arc::new(RwLock::new(vec![KEY_A.clone()]));
+        let jwks_state = Jwks {
+            published: published.clone(),
+            ..Jwks::default()
+        };
         let issuer_id = url.as_str().to_owned();
         let router = Router::new()
             .route(
@@ -140,13 +157,15 @@ impl TestIssuer {
                             "issuer": issuer,
                             "jwks_uri": format!("{issuer}jwks.json"),
                             "authorization_endpoint": format!("{issuer}authorize"),
+                            "userinfo_endpoint": format!("{issuer}userinfo"),
                             "token_endpoint": format!("{issuer}token"),
                         }))
                     }
                 }),
             )
             .route("/jwks.json", get(jwks))
-            .with_state(published.clone());
+            .route("/userinfo", get(userinfo))
+            .with_state(jwks_state.clone());
         let up = Arc::new(AtomicBool::new(true));
         let router = router.layer(middleware::from_fn_with_state(up.clone(), when_up));
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -155,7 +174,24 @@ impl TestIssuer {
             published,
             signing: Arc::new(RwLock::new(KEY_A.clone())),
             up,
+            jwks: jwks_state,
         }
+    }
+
+    /// Makes the JWKS answer only after `delay` (a slow issuer, or one far away).
+    pub fn set_jwks_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.jwks.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// How many times the userinfo endpoint has been asked.
+    pub fn userinfo_fetches(&self) -> u64 {
+        self.jwks.userinfo_fetches.load(Ordering::SeqCst)
+    }
+
+    /// How many times the JWKS has been asked for.
+    pub fn jwks_fetches(&self) -> u64 {
+        self.jwks.fetches.load(Ordering::SeqCst)
     }
 
     /// Publishes `key` alongside the others and signs with it from now on.
@@ -182,10 +218,17 @@ impl TestIssuer {
         let key = self.signing.read().expect("lock").clone();
         sign_with(&key, claims)
     }
+
+    /// A token over any claims JSON (fractional dates, odd types), signed
+    /// with the current key.
+    pub fn mint_json(&self, claims: &Value) -> String {
+        let key = self.signing.read().expect("lock").clone();
+        sign_with(&key, claims)
+    }
 }
 
 /// An RS256 token signed by `key`, with its `kid`.
-pub fn sign_with(key: &TestKey, claims: &Claims) -> String {
+pub fn sign_with(key: &TestKey, claims: &impl Serialize) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding).expect("token signs")
@@ -211,12 +254,41 @@ async fn when_up(
     }
 }
 
-async fn jwks(State(published): State<Published>) -> Json<Value> {
-    let keys: Vec<Value> = published
+async fn jwks(State(jwks): State<Jwks>) -> Json<Value> {
+    jwks.fetches.fetch_add(1, Ordering::SeqCst);
+    let delay = jwks.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let keys: Vec<Value> = jwks
+        .published
         .read()
         .expect("lock")
         .iter()
         .map(|k| k.jwk.clone())
         .collect();
     Json(json!({ "keys": keys }))
+}
+
+/// OIDC userinfo for the bearer token's `sub` (read, not verified: the
+/// gateway verified it before asking): `<sub>@userinfo.test`. A `sub`
+/// starting with `liar` is answered for someone else, as a broken or hostile
+/// endpoint might.
+async fn userinfo(State(jwks): State<Jwks>, headers: axum::http::HeaderMap) -> Json<Value> {
+    jwks.userinfo_fetches.fetch_add(1, Ordering::SeqCst);
+    let sub = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| token.split('.').nth(1))
+        .and_then(|claims| B64.decode(claims).ok())
+        .and_then(|claims| serde_json::from_slice::<Value>(&claims).ok())
+        .and_then(|claims| claims["sub"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let answered_for = if sub.starts_with("liar") {
+        "someone-else"
+    } else {
+        sub.as_str()
+    };
+    Json(json!({"sub": answered_for, "email": format!("{sub}@userinfo.test")}))
 }

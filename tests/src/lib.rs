@@ -7,6 +7,7 @@
 pub mod db;
 pub mod docs;
 pub mod issuer;
+pub mod tls;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
@@ -83,6 +84,13 @@ pub struct AppOptions {
     pub resource_url: Option<String>,
     /// Trust this issuer instead of the stand-in one (for the real mock issuer).
     pub issuer: Option<String>,
+    /// Scopes hosts are told to ask for (`AUTH_SCOPES`).
+    pub scopes: Vec<String>,
+    /// `AUTH_JWKS_REFETCH_INTERVAL`. Zero by default, so a rotated key is
+    /// fetched at once; the limit itself has tests of its own.
+    pub jwks_refetch_interval: Duration,
+    /// `AUTH_CLOCK_LEEWAY`.
+    pub clock_leeway: Duration,
 }
 
 impl AppOptions {
@@ -98,6 +106,9 @@ impl AppOptions {
             session_secret: b"a test secret that is long enough!!".to_vec(),
             resource_url: None,
             issuer: None,
+            scopes: vec![],
+            jwks_refetch_interval: Duration::ZERO,
+            clock_leeway: Duration::from_secs(30),
         }
     }
 
@@ -154,6 +165,7 @@ pub fn issuer_config(
         default_audience: None,
         access_ttl: Duration::from_secs(3600),
         refresh_ttl: Duration::from_secs(86400),
+        refresh_reuse_interval: Duration::from_secs(30),
         allow_loopback_documents: true,
     }
 }
@@ -201,9 +213,9 @@ pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Con
         auth_jwks_url: None,
         auth_audience: None,
         auth_required_scopes: options.required_scopes.clone(),
-        // No rate limit in tests, so a rotated key is fetched at once; the
-        // limit itself is tested in `gateway::auth::keys`.
-        auth_jwks_refetch_interval: Duration::ZERO,
+        auth_scopes: options.scopes.clone(),
+        auth_jwks_refetch_interval: options.jwks_refetch_interval,
+        auth_clock_leeway: options.clock_leeway,
         auth_disabled: options.auth_disabled,
         session_signing_secret: Some(Secret::new(options.session_secret.clone())),
         session_ttl: options.session_ttl,
@@ -420,6 +432,17 @@ impl McpClient {
             .await
             .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"));
         ToolReply(result)
+    }
+
+    /// The tool definitions as JSON, in the order the server listed them.
+    pub async fn list_tools(&self) -> Vec<Value> {
+        self.0
+            .list_all_tools()
+            .await
+            .expect("tools/list")
+            .iter()
+            .map(|tool| serde_json::to_value(tool).expect("a tool is JSON"))
+            .collect()
     }
 
     pub async fn tool_names(&self) -> Vec<String> {

@@ -1,11 +1,22 @@
 //! The issuer's signing keys: discovered, fetched, cached, refetched.
 //!
 //! Keys come from the issuer's JWKS (RFC 7517), whose address is configured or
-//! read from the issuer's metadata (RFC 8414, then OIDC discovery). The cache
-//! is refreshed when it is older than [`MAX_AGE`] and when a token names a
-//! `kid` we do not hold — at most once per `min_refetch`, so a flood of tokens
-//! with made-up `kid`s cannot turn the gateway into a load generator against
-//! the issuer. Only RSA keys usable for RS256 signatures are kept.
+//! read from the issuer's metadata (RFC 8414, then OIDC discovery). They are
+//! fetched once at start ([`KeyStore::prefetch`]), refreshed when older than
+//! [`MAX_AGE`], and refetched when a token names a `kid` we do not hold.
+//!
+//! - **Single flight.** One fetch runs at a time. A request that has no key to
+//!   answer with waits for the fetch in flight (at most [`WAIT_FOR_FETCH`])
+//!   and reads what it found, so the first burst after a start or deploy is
+//!   served, not refused. A request holding a stale key answers with it.
+//! - **Rate limit.** Fetches are at most one per `min_refetch`, so a flood of
+//!   tokens with made-up `kid`s cannot turn the gateway into a load generator
+//!   against the issuer. One exception: an unknown `kid` refetches at once when
+//!   the previous fetch was not itself caused by an unknown `kid`, so a key the
+//!   issuer has just rotated in works at once, and a flood still gets at most
+//!   one extra fetch per ordinary one.
+//!
+//! Only RSA keys usable for RS256 signatures are kept.
 
 use std::{
     collections::HashMap,
@@ -22,6 +33,8 @@ use url::Url;
 
 /// How long a fetched key set is trusted before it is refreshed.
 pub const MAX_AGE: Duration = Duration::from_secs(600);
+/// Longest a request waits for a key fetch in flight before it is refused.
+pub const WAIT_FOR_FETCH: Duration = Duration::from_secs(10);
 /// Largest JWKS or metadata document read.
 const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,13 +49,47 @@ pub enum KeyError {
     Unavailable(String),
 }
 
+/// Where the key set stands, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeysStatus {
+    /// Keys are held (fresh or stale): tokens can be checked.
+    Loaded,
+    /// No fetch has finished yet.
+    Fetching,
+    /// No keys are held and the last fetch failed: the issuer is down or misconfigured.
+    Unavailable(String),
+}
+
+/// What made a fetch happen, for the rate limit's one exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// Nothing held yet, or what is held is stale.
+    Load,
+    /// A token named a `kid` the fresh key set does not hold.
+    UnknownKid,
+}
+
 #[derive(Default)]
 struct Cache {
     keys: Arc<HashMap<String, DecodingKey>>,
     fetched_at: Option<Instant>,
-    /// When the last fetch was tried, successful or not (the rate limit).
-    tried_at: Option<Instant>,
+    /// When the last fetch was tried, successful or not, and why.
+    last_try: Option<(Instant, Cause)>,
+    /// Why the last fetch failed, while no later one has succeeded.
+    last_error: Option<String>,
+    /// Bumped when a fetch ends: a request that waited for one reads its
+    /// outcome instead of fetching again.
+    generation: u64,
     jwks_url: Option<Url>,
+    /// The OIDC `userinfo_endpoint` the metadata named, if it was read.
+    userinfo: Option<Url>,
+}
+
+/// What the cache says about one `kid` right now.
+struct Lookup {
+    key: Option<DecodingKey>,
+    fresh: bool,
+    generation: u64,
 }
 
 /// A shared, self-refreshing view of the issuer's public keys.
@@ -52,7 +99,7 @@ pub struct KeyStore {
     configured_jwks_url: Option<Url>,
     min_refetch: Duration,
     cache: RwLock<Cache>,
-    /// Serialises fetches so concurrent misses cause one request, not many.
+    /// Held for the length of a fetch: the single flight.
     fetching: tokio::sync::Mutex<()>,
 }
 
@@ -81,87 +128,156 @@ impl KeyStore {
         }
     }
 
+    /// Fetches the key set unless one is held; run at start, off the request path.
+    pub async fn prefetch(&self) {
+        let _flight = self.fetching.lock().await;
+        if self.has_keys() {
+            return;
+        }
+        if let Err(problem) = self.refresh(Cause::Load).await {
+            tracing::warn!(issuer = %self.issuer, %problem, "could not fetch the issuer's keys at start");
+        }
+    }
+
+    /// Where the key set stands, without fetching.
+    pub fn status(&self) -> KeysStatus {
+        let cache = self.read();
+        if !cache.keys.is_empty() {
+            KeysStatus::Loaded
+        } else if let Some(problem) = &cache.last_error {
+            KeysStatus::Unavailable(problem.clone())
+        } else {
+            KeysStatus::Fetching
+        }
+    }
+
     /// The key for `kid`, fetching the key set when it is missing or stale.
     pub async fn key(&self, kid: &str) -> Result<DecodingKey, KeyError> {
-        if let Some(answer) = self.answer_from_cache(kid) {
-            return answer;
+        let seen = self.lookup(kid);
+        if let (Some(key), true) = (&seen.key, seen.fresh) {
+            return Ok(key.clone());
         }
-        let _guard = self.fetching.lock().await;
-        // Someone may have fetched while we waited.
-        if let Some(answer) = self.answer_from_cache(kid) {
-            return answer;
+        let _flight = match (&seen.key, self.fetching.try_lock()) {
+            (_, Ok(flight)) => flight,
+            // A stale key answers while someone else refreshes.
+            (Some(key), Err(_)) => return Ok(key.clone()),
+            // Nothing to answer with: wait for the fetch in flight.
+            (None, Err(_)) => {
+                match tokio::time::timeout(WAIT_FOR_FETCH, self.fetching.lock()).await {
+                    Ok(flight) => flight,
+                    Err(_) => {
+                        return Err(KeyError::Unavailable(format!(
+                            "the key fetch in flight took longer than {}s",
+                            WAIT_FOR_FETCH.as_secs()
+                        )));
+                    }
+                }
+            }
+        };
+        let now = self.lookup(kid);
+        if now.generation != seen.generation {
+            // A fetch ended while we waited: its outcome is our answer.
+            return now.key.ok_or_else(|| self.miss());
         }
-        let (hit, _) = self.lookup(kid);
-        match self.refresh().await {
-            Ok(()) => self.lookup(kid).0.ok_or(KeyError::UnknownKid),
+        if let (Some(key), true) = (&now.key, now.fresh) {
+            return Ok(key.clone());
+        }
+        let cause = if now.key.is_none() && now.fresh {
+            Cause::UnknownKid
+        } else {
+            Cause::Load
+        };
+        if !self.may_fetch(cause) {
+            return now.key.ok_or_else(|| self.miss());
+        }
+        match self.refresh(cause).await {
+            Ok(()) => self.lookup(kid).key.ok_or(KeyError::UnknownKid),
             Err(problem) => {
                 tracing::warn!(issuer = %self.issuer, %problem, "could not refresh the issuer's keys");
-                match hit {
-                    // A stale key keeps working while the issuer is unreachable.
-                    Some(key) => Ok(key),
-                    None if self.has_keys() => Err(KeyError::UnknownKid),
-                    None => Err(KeyError::Unavailable(problem)),
-                }
+                // A stale key keeps working while the issuer is unreachable.
+                now.key.ok_or_else(|| self.miss())
             }
         }
     }
 
+    /// The issuer's OIDC userinfo endpoint, once its metadata has been read
+    /// (not when `AUTH_JWKS_URL` is configured: then the metadata is not).
+    pub fn userinfo_endpoint(&self) -> Option<Url> {
+        self.read().userinfo.clone()
+    }
+
     /// Whether `kid` is in the key set held now (fresh or stale), without fetching.
     pub fn publishes(&self, kid: &str) -> bool {
-        self.cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys
-            .contains_key(kid)
+        self.read().keys.contains_key(kid)
     }
 
-    /// The answer without fetching: a fresh key, or — when the rate limit
-    /// forbids a fetch — a stale key or a miss. `None` means: fetch.
-    fn answer_from_cache(&self, kid: &str) -> Option<Result<DecodingKey, KeyError>> {
-        let (hit, fresh) = self.lookup(kid);
-        match hit {
-            Some(key) if fresh || !self.may_fetch() => Some(Ok(key)),
-            None if !self.may_fetch() => Some(Err(self.miss())),
-            _ => None,
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lookup(&self, kid: &str) -> Lookup {
+        let cache = self.read();
+        Lookup {
+            key: cache.keys.get(kid).cloned(),
+            fresh: cache.fetched_at.is_some_and(|t| t.elapsed() < MAX_AGE),
+            generation: cache.generation,
         }
     }
 
-    fn lookup(&self, kid: &str) -> (Option<DecodingKey>, bool) {
-        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
-        let fresh = cache.fetched_at.is_some_and(|t| t.elapsed() < MAX_AGE);
-        (cache.keys.get(kid).cloned(), fresh)
-    }
-
-    /// A miss while fetching is rate-limited: unknown if we hold keys, else unavailable.
+    /// A miss with no fetch to be made: unknown if we hold keys, else unavailable.
     fn miss(&self) -> KeyError {
-        if self.has_keys() {
-            KeyError::UnknownKid
-        } else {
-            KeyError::Unavailable("the issuer's keys have not been fetched yet".into())
+        let cache = self.read();
+        if !cache.keys.is_empty() {
+            return KeyError::UnknownKid;
         }
+        KeyError::Unavailable(
+            cache
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "the issuer's keys have not been fetched yet".into()),
+        )
     }
 
     fn has_keys(&self) -> bool {
-        !self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys
-            .is_empty()
+        !self.read().keys.is_empty()
     }
 
-    fn may_fetch(&self) -> bool {
-        let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
-        cache
-            .tried_at
-            .is_none_or(|t| t.elapsed() >= self.min_refetch)
+    fn may_fetch(&self, cause: Cause) -> bool {
+        match self.read().last_try {
+            None => true,
+            Some((at, last)) => {
+                at.elapsed() >= self.min_refetch
+                    || (cause == Cause::UnknownKid && last != Cause::UnknownKid)
+            }
+        }
     }
 
-    async fn refresh(&self) -> Result<(), String> {
-        self.cache
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .tried_at = Some(Instant::now());
+    /// One fetch; the caller holds `fetching`.
+    async fn refresh(&self, cause: Cause) -> Result<(), String> {
+        self.write().last_try = Some((Instant::now(), cause));
+        let outcome = self.fetch().await;
+        let mut cache = self.write();
+        cache.generation += 1;
+        match outcome {
+            Ok((keys, jwks_url)) => {
+                cache.keys = Arc::new(keys);
+                cache.fetched_at = Some(Instant::now());
+                cache.jwks_url = Some(jwks_url);
+                cache.last_error = None;
+                Ok(())
+            }
+            Err(problem) => {
+                cache.last_error = Some(problem.clone());
+                Err(problem)
+            }
+        }
+    }
+
+    async fn fetch(&self) -> Result<(HashMap<String, DecodingKey>, Url), String> {
         let jwks_url = self.jwks_url().await?;
         let set: JwkSet = self.get_json(&jwks_url).await?;
         let keys = usable_keys(&set);
@@ -170,24 +286,14 @@ impl KeyStore {
                 "{jwks_url} publishes no RS256 signing key with a kid"
             ));
         }
-        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
-        cache.keys = Arc::new(keys);
-        cache.fetched_at = Some(Instant::now());
-        cache.jwks_url = Some(jwks_url);
-        Ok(())
+        Ok((keys, jwks_url))
     }
 
     async fn jwks_url(&self) -> Result<Url, String> {
         if let Some(url) = &self.configured_jwks_url {
             return Ok(url.clone());
         }
-        if let Some(url) = self
-            .cache
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .jwks_url
-            .clone()
-        {
+        if let Some(url) = self.read().jwks_url.clone() {
             return Ok(url);
         }
         let mut problems = Vec::new();
@@ -198,6 +304,12 @@ impl KeyStore {
                     if meta.issuer.trim_end_matches('/')
                         == self.issuer.as_str().trim_end_matches('/') =>
                 {
+                    self.write().userinfo = meta
+                        .userinfo_endpoint
+                        .as_deref()
+                        .and_then(|u| Url::parse(u).ok())
+                        // The access token goes there: never in the clear to another host.
+                        .filter(|u| u.scheme() == "https" || u.origin() == self.issuer.origin());
                     return Url::parse(&meta.jwks_uri)
                         .map_err(|e| format!("{candidate}: bad jwks_uri: {e}"));
                 }
@@ -247,6 +359,8 @@ fn without_url(e: &reqwest::Error) -> String {
 struct IssuerMetadata {
     issuer: String,
     jwks_uri: String,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
 }
 
 /// RFC 8414 §3.1 inserts the well-known segment before the issuer's path;
@@ -331,13 +445,38 @@ mod tests {
         }
         // Stale: one refresh is tried, fails, and the cached key still answers.
         assert!(store.key("k1").await.is_ok());
-        let tried = store.cache.read().expect("lock").tried_at;
+        let tried = store.cache.read().expect("lock").last_try.map(|t| t.0);
         assert!(tried.is_some());
         // Within the rate limit no further fetch is tried: same answer, same attempt time.
         assert!(store.key("k1").await.is_ok());
-        assert_eq!(store.cache.read().expect("lock").tried_at, tried);
+        assert_eq!(
+            store.cache.read().expect("lock").last_try.map(|t| t.0),
+            tried
+        );
         // An unknown kid, with keys held, is simply unknown.
         assert!(matches!(store.key("k2").await, Err(KeyError::UnknownKid)));
+    }
+
+    #[test]
+    fn an_unknown_kid_refetches_at_once_unless_the_last_fetch_was_for_one() {
+        let store = KeyStore::new(
+            Url::parse("http://127.0.0.1:9").expect("url"),
+            None,
+            Duration::from_secs(3600),
+        );
+        assert!(store.may_fetch(Cause::Load), "nothing fetched yet");
+        store.write().last_try = Some((Instant::now(), Cause::Load));
+        assert!(!store.may_fetch(Cause::Load), "within the limit");
+        assert!(
+            store.may_fetch(Cause::UnknownKid),
+            "a key rotated in just now"
+        );
+        store.write().last_try = Some((Instant::now(), Cause::UnknownKid));
+        assert!(
+            !store.may_fetch(Cause::UnknownKid),
+            "a flood of made-up kids"
+        );
+        assert!(!store.may_fetch(Cause::Load));
     }
 
     #[test]
@@ -366,11 +505,14 @@ mod tests {
         ));
         // Within the limit no second fetch is tried: still unavailable, and
         // the attempt time is unchanged.
-        let tried = store.cache.read().expect("lock").tried_at;
+        let tried = store.cache.read().expect("lock").last_try.map(|t| t.0);
         assert!(matches!(
             store.key("b").await,
             Err(KeyError::Unavailable(_))
         ));
-        assert_eq!(store.cache.read().expect("lock").tried_at, tried);
+        assert_eq!(
+            store.cache.read().expect("lock").last_try.map(|t| t.0),
+            tried
+        );
     }
 }

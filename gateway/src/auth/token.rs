@@ -4,8 +4,14 @@
 //! audience and expiry (with `nbf` and a future-`iat` guard), then the
 //! required scopes. The header is only read to pick the key; `jku`, `x5u`
 //! and embedded `jwk` headers are ignored, so a token cannot name its own key.
+//! A header that lists `crit` extensions is refused: we understand none, and
+//! RFC 7515 §4.1.11 makes such a token invalid.
+//!
+//! The time claims are checked here rather than by jsonwebtoken, because RFC
+//! 7519 §2 lets a NumericDate carry fractions of a second (`1764633600.5`),
+//! which jsonwebtoken reads as malformed.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use jsonwebtoken::{Algorithm, Validation, errors::ErrorKind};
 use serde::Deserialize;
@@ -16,8 +22,9 @@ use super::{
 };
 use crate::identity::Identity;
 
-/// Clock skew tolerated on `exp`, `nbf` and `iat`.
-pub const LEEWAY: Duration = Duration::from_secs(30);
+/// Clock skew tolerated on `exp`, `nbf` and `iat` unless configured
+/// (`AUTH_CLOCK_LEEWAY`).
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(30);
 /// Longest bearer token read; real ones are well under 2 KiB.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// Verified tokens remembered; a host reuses one token for an hour of calls.
@@ -51,6 +58,14 @@ pub enum TokenError {
     MissingClaim(String),
     #[error("the token's claims are malformed")]
     Claims,
+    #[error("the token's `{0}` claim is not a NumericDate (seconds since 1970)")]
+    BadTime(&'static str),
+    #[error("the token's header lists critical extensions this server does not understand (crit)")]
+    Critical,
+    #[error(
+        "the token's `sub` is not usable as an identity (empty, too long, or holding control characters)"
+    )]
+    Subject,
     #[error("the token lacks a required scope")]
     InsufficientScope,
     #[error("the issuer's keys are unavailable")]
@@ -63,12 +78,19 @@ impl TokenError {
     }
 }
 
+/// Longest `sub` accepted; real ones are tens of characters.
+const MAX_SUBJECT_BYTES: usize = 255;
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     iss: String,
     sub: String,
-    exp: i64,
-    iat: Option<i64>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+    #[serde(default)]
+    iat: Option<serde_json::Value>,
     #[serde(default)]
     email: Option<String>,
     #[serde(default)]
@@ -78,26 +100,40 @@ struct Claims {
 /// Checks access tokens for one resource server.
 #[derive(Debug)]
 pub struct TokenVerifier {
-    keys: KeyStore,
+    keys: Arc<KeyStore>,
     validation: Validation,
+    leeway: i64,
     required_scopes: Vec<String>,
     verified: VerifiedTokens,
 }
 
 impl TokenVerifier {
-    pub fn new(keys: KeyStore, issuer: &str, audience: &str, required_scopes: Vec<String>) -> Self {
+    pub fn new(
+        keys: Arc<KeyStore>,
+        issuer: &str,
+        audience: &str,
+        required_scopes: Vec<String>,
+        leeway: Duration,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY.as_secs();
+        validation.set_required_spec_claims(&["iss", "aud", "sub"]);
+        // Checked by `check_times`, which reads fractional NumericDates.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         Self {
             keys,
             validation,
+            leeway: i64::try_from(leeway.as_secs()).unwrap_or(i64::MAX),
             required_scopes,
             verified: VerifiedTokens::new(REMEMBERED_TOKENS),
         }
+    }
+
+    /// The issuer's key set this verifier checks signatures with.
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.keys
     }
 
     pub fn required_scopes(&self) -> &[String] {
@@ -116,7 +152,9 @@ impl TokenVerifier {
             return Ok(identity);
         }
         let (identity, kid, exp) = self.verify_fully(token, now).await?;
-        self.verified.insert(key, identity.clone(), kid, exp, now);
+        let valid_until = exp.saturating_add(self.leeway);
+        self.verified
+            .insert(key, identity.clone(), kid, valid_until, now);
         Ok(identity)
     }
 
@@ -131,6 +169,9 @@ impl TokenVerifier {
         })?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Algorithm);
+        }
+        if header.crit.is_some() {
+            return Err(TokenError::Critical);
         }
         let kid = header.kid.ok_or(TokenError::MissingKid)?;
         let key = self.keys.key(&kid).await.map_err(|e| match e {
@@ -151,15 +192,14 @@ impl TokenVerifier {
             }
         })?;
         let claims = data.claims;
-        // jsonwebtoken leaves `iat` alone; a token from the future is a forged or broken clock.
-        if claims
-            .iat
-            .is_some_and(|iat| iat > now + LEEWAY.as_secs() as i64)
-        {
-            return Err(TokenError::NotYetValid);
-        }
+        let exp = check_times(&claims, now, self.leeway)?;
         if claims.sub.is_empty() {
             return Err(TokenError::MissingClaim("sub".into()));
+        }
+        // The subject keys the store; Postgres text cannot hold a NUL, and no
+        // issuer means a control character as part of a name.
+        if claims.sub.len() > MAX_SUBJECT_BYTES || claims.sub.chars().any(char::is_control) {
+            return Err(TokenError::Subject);
         }
         let scopes: Vec<String> = claims
             .scope
@@ -177,8 +217,50 @@ impl TokenVerifier {
             email: claims.email,
             scopes,
         };
-        Ok((identity, kid, claims.exp))
+        Ok((identity, kid, exp))
     }
+}
+
+/// `exp` (required), `nbf` and `iat` against `now`, each allowed `leeway`
+/// seconds of clock skew. Returns `exp` in whole seconds, rounded down.
+fn check_times(claims: &Claims, now: i64, leeway: i64) -> Result<i64, TokenError> {
+    let exp = numeric_date(claims.exp.as_ref(), "exp")?
+        .ok_or_else(|| TokenError::MissingClaim("exp".into()))?;
+    if exp.saturating_add(leeway) < now {
+        return Err(TokenError::Expired);
+    }
+    if numeric_date(claims.nbf.as_ref(), "nbf")?.is_some_and(|nbf| nbf > now.saturating_add(leeway))
+    {
+        return Err(TokenError::NotYetValid);
+    }
+    // A token issued in the future is a forged token or a broken clock.
+    if numeric_date(claims.iat.as_ref(), "iat")?.is_some_and(|iat| iat > now.saturating_add(leeway))
+    {
+        return Err(TokenError::NotYetValid);
+    }
+    Ok(exp)
+}
+
+/// RFC 7519 §2: a JSON number of seconds, possibly with a fraction. The
+/// fraction is dropped (rounded down), which never lengthens a token's life
+/// by more than the second it is in.
+fn numeric_date(
+    value: Option<&serde_json::Value>,
+    claim: &'static str,
+) -> Result<Option<i64>, TokenError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let seconds = value
+        .as_i64()
+        .or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.is_finite() && f.abs() < 1e15)
+                .map(|f| f.floor() as i64)
+        })
+        .ok_or(TokenError::BadTime(claim))?;
+    Ok(Some(seconds))
 }
 
 #[cfg(test)]
@@ -194,12 +276,13 @@ mod properties {
     fn verifier() -> TokenVerifier {
         let nowhere = Url::parse("http://127.0.0.1:9/").expect("url");
         let jwks = nowhere.join("jwks.json").expect("url");
-        let keys = KeyStore::new(nowhere, Some(jwks), Duration::ZERO);
+        let keys = Arc::new(KeyStore::new(nowhere, Some(jwks), Duration::ZERO));
         TokenVerifier::new(
             keys,
             "http://127.0.0.1:9",
             "https://room.example/mcp",
             vec![],
+            DEFAULT_LEEWAY,
         )
     }
 
@@ -248,5 +331,84 @@ mod properties {
         fn arbitrary_text_is_refused(text in "\\PC{0,400}") {
             prop_assert!(verify(&text).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod times {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(exp: Option<serde_json::Value>, nbf: Option<f64>, iat: Option<f64>) -> Claims {
+        Claims {
+            iss: "i".into(),
+            sub: "s".into(),
+            exp,
+            nbf: nbf.map(|n| json!(n)),
+            iat: iat.map(|n| json!(n)),
+            email: None,
+            scope: None,
+        }
+    }
+
+    /// RFC 7519 §2: a NumericDate may carry a fraction of a second, in each of
+    /// the three time claims.
+    #[test]
+    fn fractional_numeric_dates_are_read_in_every_time_claim() {
+        let c = claims(Some(json!(1_000.5)), Some(900.25), Some(900.75));
+        assert_eq!(check_times(&c, 950, 0).ok(), Some(1_000));
+        // Each fraction is still checked against the clock.
+        let c = claims(Some(json!(1_000.5)), None, None);
+        assert!(matches!(
+            check_times(&c, 1_001, 0),
+            Err(TokenError::Expired)
+        ));
+        let c = claims(Some(json!(2_000)), Some(1_000.5), None);
+        assert!(matches!(
+            check_times(&c, 999, 0),
+            Err(TokenError::NotYetValid)
+        ));
+        let c = claims(Some(json!(2_000)), None, Some(1_000.5));
+        assert!(matches!(
+            check_times(&c, 999, 0),
+            Err(TokenError::NotYetValid)
+        ));
+    }
+
+    #[test]
+    fn the_leeway_is_applied_both_ways() {
+        let c = claims(Some(json!(1_000)), None, None);
+        assert!(check_times(&c, 1_030, 30).is_ok());
+        assert!(matches!(
+            check_times(&c, 1_031, 30),
+            Err(TokenError::Expired)
+        ));
+        assert!(matches!(
+            check_times(&c, 1_001, 0),
+            Err(TokenError::Expired)
+        ));
+        let c = claims(Some(json!(2_000)), Some(1_030.0), None);
+        assert!(check_times(&c, 1_000, 30).is_ok());
+        assert!(matches!(
+            check_times(&c, 1_000, 29),
+            Err(TokenError::NotYetValid)
+        ));
+    }
+
+    #[test]
+    fn time_claims_that_are_not_numbers_are_refused() {
+        for bad in [json!("2030-01-01"), json!(1e300), json!([1])] {
+            let c = claims(Some(bad.clone()), None, None);
+            assert!(
+                matches!(check_times(&c, 0, 30), Err(TokenError::BadTime("exp"))),
+                "{bad}"
+            );
+        }
+        let c = claims(None, None, None);
+        assert!(matches!(
+            check_times(&c, 0, 30),
+            Err(TokenError::MissingClaim(_))
+        ));
     }
 }

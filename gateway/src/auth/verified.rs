@@ -13,7 +13,6 @@ use std::{collections::HashMap, sync::Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::token::LEEWAY;
 use crate::identity::Identity;
 
 /// SHA-256 of a token's bytes: what an entry is found by.
@@ -30,12 +29,13 @@ impl TokenKey {
 struct Entry {
     identity: Identity,
     kid: String,
-    exp: i64,
+    /// `exp` plus the verifier's clock leeway: the last second a full check would pass.
+    valid_until: i64,
 }
 
 impl Entry {
     fn expired(&self, now: i64) -> bool {
-        self.exp < now - LEEWAY.as_secs() as i64
+        self.valid_until < now
     }
 }
 
@@ -71,8 +71,16 @@ impl VerifiedTokens {
         Some(entry.identity.clone())
     }
 
-    /// Remembers a token that has just passed every check.
-    pub fn insert(&self, key: TokenKey, identity: Identity, kid: String, exp: i64, now: i64) {
+    /// Remembers a token that has just passed every check, until
+    /// `valid_until` (its `exp` plus the leeway the full check allowed).
+    pub fn insert(
+        &self,
+        key: TokenKey,
+        identity: Identity,
+        kid: String,
+        valid_until: i64,
+        now: i64,
+    ) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.capacity {
             entries.retain(|_, entry| !entry.expired(now));
@@ -81,7 +89,14 @@ impl VerifiedTokens {
                 entries.clear();
             }
         }
-        entries.insert(key, Entry { identity, kid, exp });
+        entries.insert(
+            key,
+            Entry {
+                identity,
+                kid,
+                valid_until,
+            },
+        );
     }
 
     pub fn len(&self) -> usize {
@@ -97,7 +112,7 @@ impl VerifiedTokens {
 mod tests {
     use super::*;
 
-    const LEEWAY_SECS: i64 = LEEWAY.as_secs() as i64;
+    const LEEWAY_SECS: i64 = 30;
 
     #[test]
     fn a_hit_needs_the_same_bytes() {
@@ -120,11 +135,12 @@ mod tests {
     #[test]
     fn expiry_is_enforced_on_every_hit_with_the_full_checks_leeway() {
         let cache = VerifiedTokens::new(8);
+        // The verifier remembers a token until its `exp` plus its leeway.
         cache.insert(
             TokenKey::of("t"),
             Identity::test_user("ada"),
             "k1".into(),
-            1_000,
+            1_000 + LEEWAY_SECS,
             0,
         );
         assert!(

@@ -12,7 +12,11 @@ use axum::{
 use http::{HeaderMap, header::AUTHORIZATION};
 
 use super::error::{AuthRejection, Reason};
-use crate::{auth::TokenVerifier, identity::Identity};
+use crate::{
+    auth::{TokenVerifier, userinfo::UserInfo},
+    identity::Identity,
+    store::Store,
+};
 
 /// How `/mcp` establishes who is calling.
 #[derive(Debug)]
@@ -20,7 +24,12 @@ pub struct Guard {
     /// `None` in demo mode: every caller is the stand-in user.
     pub verifier: Option<TokenVerifier>,
     pub resource_metadata: Arc<str>,
+    /// The scopes a host should ask for (`AUTH_SCOPES` plus every required one).
     pub scope: Arc<str>,
+    /// Fills in the email a token lacks, from the issuer's userinfo endpoint.
+    pub userinfo: Option<Arc<UserInfo>>,
+    /// Where an email learned from userinfo is recorded.
+    pub store: Store,
 }
 
 impl Guard {
@@ -30,10 +39,19 @@ impl Guard {
         };
         let token = bearer(headers).map_err(|reason| self.reject(reason))?;
         let now = chrono::Utc::now().timestamp();
-        verifier.verify(token, now).await.map_err(|e| {
+        let mut identity = verifier.verify(token, now).await.map_err(|e| {
             tracing::info!(reason = %e, "access token refused");
             self.reject(Reason::Token(e))
-        })
+        })?;
+        if let (None, Some(userinfo)) = (&identity.email, &self.userinfo) {
+            let (store, subject) = (self.store.clone(), identity.subject.clone());
+            identity.email = userinfo.email_for(&identity.subject, token, |email| async move {
+                if let Err(e) = store.record_email(&subject, &email).await {
+                    tracing::warn!(error = %crate::tools::error_chain(&e), "could not record the email userinfo gave");
+                }
+            });
+        }
+        Ok(identity)
     }
 
     fn reject(&self, reason: Reason) -> AuthRejection {

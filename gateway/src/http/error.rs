@@ -18,7 +18,8 @@ pub struct AuthRejection {
     pub reason: Reason,
     /// Absolute URL of our RFC 9728 metadata, for `resource_metadata=`.
     pub resource_metadata: Arc<str>,
-    /// Space-separated required scopes, for `scope=` on a 403.
+    /// Space-separated scopes to ask for, for `scope=` (RFC 6750 §3): on a
+    /// 401 so a host requests them when it signs in, on a 403 so it asks again.
     pub scope: Arc<str>,
 }
 
@@ -34,14 +35,20 @@ pub enum Reason {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         let meta = &self.resource_metadata;
+        // Scope tokens are ASCII without quotes or backslashes (RFC 6749 §3.3).
+        let scope = match &*self.scope {
+            "" => String::new(),
+            scope => format!(r#", scope="{scope}""#),
+        };
         let (status, challenge, body) = match &self.reason {
             Reason::Missing => (
                 StatusCode::UNAUTHORIZED,
-                format!(r#"Bearer resource_metadata="{meta}""#),
+                format!(r#"Bearer resource_metadata="{meta}"{scope}"#),
                 json!({"error": "unauthorized", "error_description": "an access token is required"}),
             ),
             Reason::BadHeader => invalid_token(
                 meta,
+                &scope,
                 "send exactly one `Authorization: Bearer <token>` header",
             ),
             Reason::Token(TokenError::InsufficientScope) => {
@@ -64,7 +71,7 @@ impl IntoResponse for AuthRejection {
                 )
                     .into_response();
             }
-            Reason::Token(e) => invalid_token(meta, &e.to_string()),
+            Reason::Token(e) => invalid_token(meta, &scope, &e.to_string()),
         };
         let mut response = (status, Json(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&challenge) {
@@ -74,11 +81,16 @@ impl IntoResponse for AuthRejection {
     }
 }
 
-fn invalid_token(meta: &str, description: &str) -> (StatusCode, String, serde_json::Value) {
+/// `scope` is empty or `, scope="…"`.
+fn invalid_token(
+    meta: &str,
+    scope: &str,
+    description: &str,
+) -> (StatusCode, String, serde_json::Value) {
     (
         StatusCode::UNAUTHORIZED,
         format!(
-            r#"Bearer error="invalid_token", error_description="{description}", resource_metadata="{meta}""#
+            r#"Bearer error="invalid_token", error_description="{description}", resource_metadata="{meta}"{scope}"#
         ),
         json!({"error": "invalid_token", "error_description": description}),
     )

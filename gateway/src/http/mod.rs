@@ -22,20 +22,20 @@ use tower_http::{
     timeout::TimeoutLayer,
 };
 
-use crate::{store::Store, tools::AppState};
+use crate::tools::AppState;
 
 pub fn router(
     state: Arc<AppState>,
     guard: Arc<auth::Guard>,
     metadata: (metadata::ResourceMetadata, &url::Url),
     transport: mcp::TransportOptions,
-    store: Store,
+    readiness: health::Readiness,
     request_timeout: Duration,
 ) -> Router {
     Router::new()
         .merge(mcp::router(state, guard, transport))
         .merge(metadata::router(metadata.0, metadata.1))
-        .merge(health::router(store))
+        .merge(health::router(readiness))
         // A request still arriving or unanswered after this (a stalled
         // body, say) ends with 408; `serve` bounds the head the same way.
         .layer(TimeoutLayer::with_status_code(

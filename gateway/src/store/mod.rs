@@ -48,6 +48,20 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not make the database file {path} private (mode 0600)")]
+    Private {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS handshake with Postgres failed: usually the certificate.
+    #[error(
+        "the Postgres server's TLS certificate was not accepted ({0}). With sslmode=verify-full or \
+         verify-ca, set sslrootcert=/path/to/ca.pem to the CA that signed the server's certificate \
+         (hosted providers' certificates are signed by roots the platform already trusts); \
+         sslmode=require encrypts without checking the certificate"
+    )]
+    Tls(String),
 }
 
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
@@ -119,6 +133,8 @@ ON CONFLICT (id) DO UPDATE
     SET email = COALESCE(excluded.email, users.email), last_seen_at = excluded.last_seen_at
 RETURNING id, email, created_at, last_seen_at";
 
+const RECORD_EMAIL: &str = "UPDATE users SET email = $2 WHERE id = $1 AND email IS NULL";
+
 const SELECT_USER: &str = "SELECT id, email, created_at, last_seen_at FROM users WHERE id = $1";
 
 const SELECT_STATE: &str = "SELECT state, version, updated_at FROM user_state WHERE user_id = $1";
@@ -144,6 +160,72 @@ RETURNING version, updated_at";
 
 const SELECT_VERSION: &str = "SELECT version FROM user_state WHERE user_id = $1";
 
+/// The database file holds users' data: create it readable by its owner
+/// only (its WAL and shared-memory files take the same mode), and take
+/// group and world access away from one made before this rule.
+fn private_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let failed = |source| StoreError::Private {
+        path: path.display().to_string(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                for file in [
+                    path.to_owned(),
+                    sidecar(path, "-wal"),
+                    sidecar(path, "-shm"),
+                ] {
+                    match std::fs::metadata(&file) {
+                        Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                                .map_err(failed)?;
+                            tracing::info!(file = %file.display(), "database file made private (0600)");
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = failed;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sidecar(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// A TLS failure says what to change; anything else keeps its own words.
+/// sqlx reports a refused certificate as an I/O error carrying rustls's.
+fn tls_explained(error: sqlx::Error) -> StoreError {
+    let problem = match &error {
+        sqlx::Error::Tls(cause) => Some(crate::tools::error_chain(&**cause)),
+        sqlx::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+            .map(ToString::to_string),
+        _ => None,
+    };
+    match problem {
+        Some(problem) => StoreError::Tls(problem),
+        None => StoreError::Database(error),
+    }
+}
+
 impl Store {
     /// Opens the database (creating an SQLite file and its folder when
     /// missing) and applies the migrations.
@@ -156,6 +238,7 @@ impl Store {
                         source,
                     })?;
                 }
+                private_file(path)?;
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -179,12 +262,37 @@ impl Store {
                     .max_connections(16)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options)
-                    .await?;
+                    .await
+                    .map_err(tls_explained)?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
                 Self::Postgres(pool)
             }
         };
         Ok(store)
+    }
+
+    /// Records an email learned after sign-in (OIDC userinfo) for a user
+    /// who has none on record; a user not yet on record is left alone.
+    pub async fn record_email(&self, sub: &str, email: &str) -> Result<(), StoreError> {
+        on_writer!(self, row = sqlx::query(RECORD_EMAIL)
+            .bind(sub.to_owned())
+            .bind(email.to_owned()) => row.map(drop))?;
+        Ok(())
+    }
+
+    /// Whether this store's connections are encrypted, and how: `None` for
+    /// SQLite, `Some(None)` for plain Postgres, `Some(Some("TLSv1.3"))` over TLS.
+    pub async fn encryption(&self) -> Result<Option<Option<String>>, StoreError> {
+        match self {
+            Self::Sqlite { .. } => Ok(None),
+            Self::Postgres(pool) => Ok(Some(
+                sqlx::query_scalar(
+                    "SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                )
+                .fetch_one(pool)
+                .await?,
+            )),
+        }
     }
 
     /// `SELECT 1`: is the database answering?
@@ -315,7 +423,8 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
             let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
             let mut connection = tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect())
                 .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+                .map_err(|_| sqlx::Error::PoolTimedOut)?
+                .map_err(tls_explained)?;
             let count = sqlx::query_scalar(APPLIED).fetch_one(&mut connection).await;
             (applied(count)?, POSTGRES_MIGRATIONS.iter().count())
         }
@@ -344,4 +453,44 @@ where
         created_at: row.try_get("created_at")?,
         last_seen_at: row.try_get("last_seen_at")?,
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn mode(path: &std::path::Path) -> u32 {
+        std::fs::metadata(path)
+            .expect("file exists")
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    /// Users' data is readable by its owner only: a new database and its WAL
+    /// files are 0600, and one made before this rule is tightened.
+    #[tokio::test]
+    async fn the_sqlite_files_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("gateway.db");
+        let store = Store::connect(&DatabaseUrl::Sqlite(path.clone()))
+            .await
+            .expect("opens");
+        store.upsert_user("alice", None).await.expect("a write");
+        for file in [path.clone(), sidecar(&path, "-wal"), sidecar(&path, "-shm")] {
+            assert_eq!(mode(&file), 0o600, "{}", file.display());
+        }
+        store.close().await;
+
+        let old = dir.path().join("old.db");
+        std::fs::write(&old, b"").expect("create");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let store = Store::connect(&DatabaseUrl::Sqlite(old.clone()))
+            .await
+            .expect("opens");
+        assert_eq!(mode(&old), 0o600);
+        store.close().await;
+    }
 }
