@@ -17,6 +17,8 @@ pub struct Banner<'a> {
     /// Why there is no tunnel when one was wanted (cloudflared missing).
     pub tunnel_note: Option<&'a str>,
     pub database: &'a str,
+    /// `/metrics` on its own loopback listener (never through the tunnel).
+    pub metrics: &'a str,
     /// `None` when sign-in is off.
     pub issuer: Option<&'a str>,
     pub passcode: Option<&'a str>,
@@ -32,6 +34,11 @@ impl Banner<'_> {
             let _ = writeln!(out, "  Local URL      {}", self.local);
         }
         let _ = writeln!(out, "  Database       {}", self.database);
+        let _ = writeln!(
+            out,
+            "  Metrics        {}   (this machine only)",
+            self.metrics
+        );
         match self.issuer {
             Some(issuer) => {
                 let _ = writeln!(out, "  Sign-in        {issuer} (the bundled mock issuer)");
@@ -116,6 +123,7 @@ mod tests {
             tunnelled: true,
             tunnel_note: None,
             database: "sqlite://.devkit/gateway.db",
+            metrics: "http://127.0.0.1:8001/metrics",
             issuer: Some("https://a-b.trycloudflare.com"),
             passcode: Some("123456"),
         }
@@ -139,6 +147,7 @@ mod tests {
             tunnelled: false,
             tunnel_note: Some("install cloudflared"),
             database: "sqlite://.devkit/gateway.db",
+            metrics: "http://127.0.0.1:8001/metrics",
             issuer: None,
             passcode: None,
         }

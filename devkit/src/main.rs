@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use devkit::{doctor, up};
-use tracing_subscriber::EnvFilter;
+use gateway::telemetry::LogFormat;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,13 +40,11 @@ fn main() -> std::process::ExitCode {
         }
         Command::Up(args) => runtime().and_then(|rt| {
             // stdout carries the banner alone; logs go to stderr.
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn,sqlx=warn")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            let format = std::env::var("LOG_FORMAT")
+                .unwrap_or_default()
+                .parse::<LogFormat>()
+                .map_err(anyhow::Error::msg)?;
+            gateway::telemetry::init(format, "info,rmcp=warn,sqlx=warn", std::io::stderr);
             rt.block_on(up::run(args))
         }),
         Command::Doctor(args) => runtime().and_then(|rt| {

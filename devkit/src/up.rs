@@ -283,6 +283,17 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     // Hosts are told to ask for what the bundled issuer grants, refresh included.
     config.auth_scopes = mock_issuer::issuer::SCOPES.map(str::to_owned).to_vec();
     config.session_signing_secret = Some(secret);
+    // `/metrics` never shares the tunnelled port: it gets a listener of its
+    // own, on loopback unless METRICS_ADDR says where.
+    let metrics_listener = tokio::net::TcpListener::bind(
+        config
+            .metrics_addr
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+    )
+    .await
+    .context("cannot listen for /metrics (METRICS_ADDR)")?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    config.metrics_addr = Some(metrics_addr);
     let settings = config.settle()?;
     let database = settings.database_url.redacted();
     let gateway = Gateway::build(settings).await?;
@@ -300,6 +311,12 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     }
 
     let stop = CancellationToken::new();
+    tokio::spawn(gateway::http::serve::serve(
+        metrics_listener,
+        gateway.metrics_router.clone(),
+        gateway.settings.request_timeout,
+        stop.clone().cancelled_owned(),
+    ));
     let server = tokio::spawn(gateway::http::serve::serve(
         listener,
         router,
@@ -326,6 +343,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
         tunnelled,
         tunnel_note,
         database: &database,
+        metrics: &format!("http://{metrics_addr}/metrics"),
         issuer: (!auth_disabled).then_some(issuer_id.as_str()),
         passcode: passcode.as_ref().map(Passcode::reveal),
     };

@@ -421,6 +421,17 @@ async fn up_through_a_tunnel_asks_for_the_passcode() {
         metadata["authorization_servers"][0],
         connector.origin().ascii_serialization()
     );
+    // `/metrics` has a loopback listener of its own; through the tunnel it is not there.
+    let metrics = reqwest::get(banner["Metrics"].as_str())
+        .await
+        .expect("metrics");
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.expect("text");
+    assert!(text.contains("gateway_session_refusals_total"), "{text}");
+    let tunnelled = reqwest::get(connector.join("/metrics").expect("url"))
+        .await
+        .expect("through the tunnel");
+    assert_eq!(tunnelled.status(), 404);
     // What hosts are told to ask for is what the bundled issuer grants,
     // `offline_access` included, so they get refresh tokens.
     let issuer: Value = reqwest::get(

@@ -4,21 +4,29 @@
 //! is refused as unavailable: every input must be refused, none may panic.
 #![no_main]
 
-use std::{sync::LazyLock, time::Duration};
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
-use gateway::auth::{KeyStore, TokenVerifier};
+use gateway::auth::{KeyStore, TokenVerifier, token::DEFAULT_LEEWAY};
 use libfuzzer_sys::fuzz_target;
 
 static VERIFIER: LazyLock<TokenVerifier> = LazyLock::new(|| {
     let nowhere = url::Url::parse("http://127.0.0.1:9/").expect("url");
     let jwks = nowhere.join("jwks.json").expect("url");
     // A long refetch interval: after the first refusal, no network per input.
-    let keys = KeyStore::new(nowhere, Some(jwks), Duration::from_secs(3600));
+    let keys = Arc::new(KeyStore::new(
+        nowhere,
+        Some(jwks),
+        Duration::from_secs(3600),
+    ));
     TokenVerifier::new(
         keys,
         "http://127.0.0.1:9",
         "https://room.example/mcp",
         vec![],
+        DEFAULT_LEEWAY,
     )
 });
 

@@ -131,9 +131,10 @@ fuzz_target!(|data: &[u8]| {
         }
         let world = world();
         form.client_id = Some(world.client_id.clone());
-        let issued = world
-            .runtime
-            .block_on(world.issuer.token(form, None, NOW));
-        assert!(issued.is_err(), "a token without any code or refresh token given");
+        let issued = world.runtime.block_on(world.issuer.token(form, None, NOW));
+        assert!(
+            issued.is_err(),
+            "a token without any code or refresh token given"
+        );
     }
 });

@@ -19,9 +19,7 @@ fuzz_target!(|data: &[u8]| {
             let loopback = matches!(url.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
             let private_use = url.scheme().contains('.')
                 || mock_issuer::redirect::HOST_SCHEMES.contains(&url.scheme());
-            assert!(
-                url.scheme() == "https" || (url.scheme() == "http" && loopback) || private_use
-            );
+            assert!(url.scheme() == "https" || (url.scheme() == "http" && loopback) || private_use);
         }
     }
     if let Ok(text) = std::str::from_utf8(data)

@@ -75,6 +75,11 @@ pub struct Config {
     #[arg(long, env = "MAX_STATE_BYTES", default_value_t = 64 * 1024)]
     pub max_state_bytes: usize,
 
+    /// Serve `GET /metrics` on this address of its own (keep it private).
+    /// Unset: on the gateway's port, to loopback hosts only.
+    #[arg(long, env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+
     /// Longest a request may take to arrive and be answered; slower ones get 408.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -92,6 +97,7 @@ pub struct Settings {
     pub app_dir: PathBuf,
     pub max_state_bytes: usize,
     pub request_timeout: Duration,
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// How callers are identified.
@@ -207,6 +213,7 @@ impl Config {
             app_dir: self.app_dir,
             max_state_bytes: self.max_state_bytes,
             request_timeout: self.request_timeout,
+            metrics_addr: self.metrics_addr,
         })
     }
 }
@@ -383,6 +390,7 @@ mod tests {
             app_dir: "seed".into(),
             max_state_bytes: 65536,
             request_timeout: Duration::from_secs(30),
+            metrics_addr: None,
         }
     }
 

@@ -7,19 +7,23 @@
 //! - [`auth`]: the resource server's token checks (no HTTP here).
 //! - [`session`]: the HMAC session tokens `begin_session` hands out.
 //! - [`identity`]: the verified caller.
+//! - [`metrics`]: the counters behind `GET /metrics`.
 //! - [`tools`]: the MCP tools and the server handler; `tool_schema` puts
 //!   every tool definition in the form strict hosts validate.
 //! - [`http`]: axum routes, the token gate, RFC 9728 metadata, probes.
+//! - [`telemetry`]: log setup (`RUST_LOG`, `LOG_FORMAT=text|json`).
 //! - [`startup`]: `Gateway::build` and `Application::build`, used by everyone.
 
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod identity;
+pub mod metrics;
 pub mod pack;
 pub mod session;
 pub mod startup;
 pub mod store;
+pub mod telemetry;
 mod tool_schema;
 pub mod tools;
 

@@ -2,8 +2,7 @@
 //! environment and (in development) `.env`.
 
 use clap::Parser;
-use gateway::{Application, Config};
-use tracing_subscriber::EnvFilter;
+use gateway::{Application, Config, telemetry::LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,11 +19,17 @@ struct Cli {
 async fn main() -> std::process::ExitCode {
     // A missing .env is normal; an unreadable one is worth saying.
     let dotenv = dotenvy::dotenv();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,rmcp=warn")),
-        )
-        .init();
+    let format = match std::env::var("LOG_FORMAT")
+        .unwrap_or_default()
+        .parse::<LogFormat>()
+    {
+        Ok(format) => format,
+        Err(problem) => {
+            eprintln!("gateway: {problem}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    gateway::telemetry::init(format, "info,rmcp=warn", std::io::stdout);
     if let Err(e) = &dotenv
         && !e.not_found()
     {

@@ -13,6 +13,7 @@ use crate::{
     auth::{KeyStore, TokenVerifier, userinfo::UserInfo},
     config::{AuthMode, Config, Settings},
     http::{self, auth::Guard, mcp::TransportOptions, metadata},
+    metrics::{self, Metrics},
     pack::DomainPack,
     session::SessionSigner,
     store::Store,
@@ -26,6 +27,9 @@ const ENVELOPE_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Gateway {
     pub router: Router,
+    /// `/metrics` alone, for `METRICS_ADDR` (also merged into `router`,
+    /// loopback hosts only, when that is not set).
+    pub metrics_router: Router,
     pub store: Store,
     pub settings: Settings,
     pub pack_name: String,
@@ -79,6 +83,10 @@ impl Gateway {
                 (None, vec![], vec![])
             }
         };
+        let metrics = Metrics::new(metrics::Sources {
+            jwks_fetches: verifier.as_ref().map(|v| v.keys().fetch_counters()),
+            commit_batch_sizes: store.commit_batch_sizes(),
+        });
         let readiness = http::health::Readiness {
             store: store.clone(),
             keys: verifier.as_ref().map(|v| v.keys().clone()),
@@ -91,6 +99,7 @@ impl Gateway {
             verifier,
             userinfo,
             store: store.clone(),
+            metrics: metrics.clone(),
             resource_metadata: metadata::metadata_url(resource).into(),
             scope: scopes.join(" ").into(),
         });
@@ -108,6 +117,7 @@ impl Gateway {
             store.clone(),
             sessions,
             settings.max_state_bytes,
+            metrics.clone(),
         ));
         let shutdown = CancellationToken::new();
         let transport = TransportOptions {
@@ -115,7 +125,12 @@ impl Gateway {
             max_body_bytes: settings.max_state_bytes + ENVELOPE_BYTES,
             shutdown: shutdown.clone(),
         };
-        let router = http::router(
+        let exposure = match settings.metrics_addr {
+            Some(_) => http::metrics::Exposure::OwnListener,
+            None => http::metrics::Exposure::LoopbackOnly,
+        };
+        let metrics_router = http::metrics::router(metrics, exposure);
+        let mut router = http::router(
             state,
             guard,
             (document, resource),
@@ -123,8 +138,12 @@ impl Gateway {
             readiness,
             settings.request_timeout,
         );
+        if exposure == http::metrics::Exposure::LoopbackOnly {
+            router = router.merge(metrics_router.clone());
+        }
         Ok(Self {
             router,
+            metrics_router,
             store,
             settings,
             pack_name,
@@ -142,6 +161,8 @@ impl Gateway {
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_ADDR`'s listener, when set.
+    metrics_listener: Option<TcpListener>,
     gateway: Gateway,
 }
 
@@ -153,9 +174,28 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
         config.addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
+                config.metrics_addr = Some(listener.local_addr()?);
+                Some(listener)
+            }
+            None => None,
+        };
         let settings = config.settle()?;
         let gateway = Gateway::build(settings).await?;
-        Ok(Self { listener, gateway })
+        Ok(Self {
+            listener,
+            metrics_listener,
+            gateway,
+        })
+    }
+
+    /// Where `/metrics` has a listener of its own, if it has one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.gateway.settings.metrics_addr
     }
 
     /// The bound address (`build` wrote it into the settings).
@@ -172,8 +212,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let Self { listener, gateway } = self;
+        let Self {
+            listener,
+            metrics_listener,
+            gateway,
+        } = self;
         let stop = gateway.shutdown_token();
+        let metrics = metrics_listener.map(|listener| {
+            tokio::spawn(http::serve::serve(
+                listener,
+                gateway.metrics_router.clone(),
+                gateway.settings.request_timeout,
+                stop.clone().cancelled_owned(),
+            ))
+        });
         let result = http::serve::serve(
             listener,
             gateway.router,
@@ -184,6 +236,9 @@ impl Application {
             },
         )
         .await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         gateway.store.close().await;
         result
     }

@@ -32,6 +32,7 @@ use serde_json::value::RawValue;
 
 use crate::{
     identity::Identity,
+    metrics::Metrics,
     pack::{DomainPack, Hit, Item},
     session::{SessionError, SessionSigner},
     store::{SaveOutcome, SavedState, Store, StoreError, UserRecord},
@@ -49,6 +50,7 @@ pub struct AppState {
     pub store: Store,
     pub sessions: SessionSigner,
     pub max_state_bytes: usize,
+    pub metrics: Arc<Metrics>,
     tools: ToolRouter<Connector>,
 }
 
@@ -58,12 +60,14 @@ impl AppState {
         store: Store,
         sessions: SessionSigner,
         max_state_bytes: usize,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             pack,
             store,
             sessions,
             max_state_bytes,
+            metrics,
             tools: wire_ready(Connector::tool_router()),
         }
     }
@@ -314,6 +318,31 @@ impl Connector {
             .check(session, who, now_unix())
             .map_err(ToolFailure::Session)?;
         Ok(who)
+    }
+
+    /// The router's call, with rmcp's argument errors given our
+    /// `INVALID_ARGUMENT` code, so every failure starts with one.
+    async fn call_router(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let response = self
+            .state
+            .tools
+            .call(ToolCallContext::new(self, request, context))
+            .await?;
+        if let CallToolResponse::Complete(result) = &response
+            && result.is_error == Some(true)
+            && let Some(text) = result.content.first().and_then(ContentBlock::as_text)
+            && let Some(problem) = text.text.strip_prefix(RMCP_ARGUMENT_ERROR)
+        {
+            let failure = ToolFailure::BadInput(format!(
+                "the arguments do not fit the tool's input schema:{problem}"
+            ));
+            return Ok(CallToolResult::error(vec![ContentBlock::text(failure.message())]).into());
+        }
+        Ok(response)
     }
 
     fn gated<T>(&self, result: T) -> Result<Json<Gated<T>>, ToolFailure> {
@@ -579,31 +608,48 @@ const TOOL_LIST_TTL_MS: u64 = 5 * 60 * 1000;
 /// `sub`, a number for an id) with a tool error of its own wording.
 const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
 
+/// A tool error's code: its first word when that is one of ours
+/// (`SESSION_REQUIRED: …`), else `error`.
+fn error_code(text: &str) -> &str {
+    match text.split_once(':') {
+        Some((code, _))
+            if (1..=32).contains(&code.len())
+                && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
+        {
+            code
+        }
+        _ => "error",
+    }
+}
+
 #[tool_handler(router = self.state.tools)]
 impl ServerHandler for Connector {
-    /// The router's call, with rmcp's argument errors given our
-    /// `INVALID_ARGUMENT` code, so every failure starts with one.
+    /// The router's call, counted and timed for `/metrics`.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let response = self
-            .state
-            .tools
-            .call(ToolCallContext::new(self, request, context))
-            .await?;
-        if let CallToolResponse::Complete(result) = &response
-            && result.is_error == Some(true)
-            && let Some(text) = result.content.first().and_then(ContentBlock::as_text)
-            && let Some(problem) = text.text.strip_prefix(RMCP_ARGUMENT_ERROR)
-        {
-            let failure = ToolFailure::BadInput(format!(
-                "the arguments do not fit the tool's input schema:{problem}"
-            ));
-            return Ok(CallToolResult::error(vec![ContentBlock::text(failure.message())]).into());
-        }
-        Ok(response)
+        let started = std::time::Instant::now();
+        // Only registered names become a label: a caller cannot grow the metrics.
+        let tool = match self.state.tools.get(&request.name) {
+            Some(tool) => tool.name.to_string(),
+            None => "unknown".into(),
+        };
+        let response = self.call_router(request, context).await;
+        let outcome = match &response {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => result
+                .content
+                .first()
+                .and_then(ContentBlock::as_text)
+                .map_or("error", |text| error_code(&text.text)),
+            Ok(_) => "ok",
+            Err(_) => "protocol_error",
+        };
+        self.state
+            .metrics
+            .tool_call(&tool, outcome, started.elapsed().as_secs_f64());
+        response
     }
 
     /// Every tool, sorted by name (rmcp's order, pinned by a test), with

@@ -49,6 +49,12 @@ async fn tokens_and_secrets_never_reach_the_gateway_logs() {
         text.contains("access token refused"),
         "the capture works: {text}"
     );
+    // `LOG_FORMAT=json`'s rendering is captured too, and searched below.
+    assert!(
+        text.lines().any(|line| serde_json::from_str::<Value>(line)
+            .is_ok_and(|l| l["message"] == "access token refused" && l["reason"].is_string())),
+        "the JSON rendering is captured"
+    );
     let secret =
         String::from_utf8_lossy(&AppOptions::on(Backend::Sqlite).session_secret).into_owned();
     for (what, needle) in [

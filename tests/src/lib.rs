@@ -32,14 +32,18 @@ pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
     use std::sync::{Arc, LazyLock, Mutex};
     static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        let sink = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
+        use gateway::telemetry::{LogFormat, layer};
+        use tracing_subscriber::layer::SubscriberExt;
+        // Both renderings `LOG_FORMAT` offers, so a secret in either is found.
+        let (text, json) = (buffer.clone(), buffer.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(vec![
+                layer(LogFormat::Text, move || LogWriter(text.clone())),
+                layer(LogFormat::Json, move || LogWriter(json.clone())),
+            ])
+            .with(tracing_subscriber::EnvFilter::new(
                 "gateway=trace,mock_issuer=trace,rmcp=info",
-            ))
-            .with_ansi(false)
-            .with_writer(move || LogWriter(sink.clone()))
-            .finish();
+            ));
         let _ = tracing_subscriber::util::SubscriberInitExt::try_init(subscriber);
         buffer
     });
@@ -91,6 +95,8 @@ pub struct AppOptions {
     pub jwks_refetch_interval: Duration,
     /// `AUTH_CLOCK_LEEWAY`.
     pub clock_leeway: Duration,
+    /// `METRICS_ADDR` (port 0 picks one).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl AppOptions {
@@ -109,6 +115,7 @@ impl AppOptions {
             scopes: vec![],
             jwks_refetch_interval: Duration::ZERO,
             clock_leeway: Duration::from_secs(30),
+            metrics_addr: None,
         }
     }
 
@@ -122,6 +129,8 @@ impl AppOptions {
 /// A running gateway with its own database and issuer.
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// `/metrics`'s own listener, when `AppOptions::metrics_addr` asked for one.
+    pub metrics_addr: Option<SocketAddr>,
     /// `http://127.0.0.1:PORT/mcp` (or the configured resource URL).
     pub url: String,
     pub resource: String,
@@ -222,6 +231,7 @@ pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Con
         app_dir: options.app_dir.clone(),
         max_state_bytes: options.max_state_bytes,
         request_timeout: options.request_timeout,
+        metrics_addr: options.metrics_addr,
     }
 }
 
@@ -237,11 +247,13 @@ pub async fn spawn_app_with(options: AppOptions, issuer: TestIssuer, db: TestDb)
         .await
         .expect("gateway builds");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let resource = app.gateway().settings.resource_url.to_string();
     let stop = CancellationToken::new();
     let server = tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
     TestApp {
         addr,
+        metrics_addr,
         url: format!("http://{addr}/mcp"),
         resource,
         issuer,

@@ -28,6 +28,7 @@ use jsonwebtoken::{
     DecodingKey,
     jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse},
 };
+use prometheus_client::metrics::counter::Counter;
 use serde::Deserialize;
 use url::Url;
 
@@ -101,6 +102,9 @@ pub struct KeyStore {
     cache: RwLock<Cache>,
     /// Held for the length of a fetch: the single flight.
     fetching: tokio::sync::Mutex<()>,
+    /// Fetches that succeeded and that failed, for `/metrics`.
+    fetched: Counter,
+    fetch_failed: Counter,
 }
 
 impl std::fmt::Debug for KeyStore {
@@ -125,7 +129,14 @@ impl KeyStore {
             min_refetch,
             cache: RwLock::new(Cache::default()),
             fetching: tokio::sync::Mutex::new(()),
+            fetched: Counter::default(),
+            fetch_failed: Counter::default(),
         }
+    }
+
+    /// Handles on the fetch counters (succeeded, failed), for `/metrics`.
+    pub fn fetch_counters(&self) -> (Counter, Counter) {
+        (self.fetched.clone(), self.fetch_failed.clone())
     }
 
     /// Fetches the key set unless one is held; run at start, off the request path.
@@ -264,6 +275,7 @@ impl KeyStore {
         cache.generation += 1;
         match outcome {
             Ok((keys, jwks_url)) => {
+                self.fetched.inc();
                 cache.keys = Arc::new(keys);
                 cache.fetched_at = Some(Instant::now());
                 cache.jwks_url = Some(jwks_url);
@@ -271,6 +283,7 @@ impl KeyStore {
                 Ok(())
             }
             Err(problem) => {
+                self.fetch_failed.inc();
                 cache.last_error = Some(problem.clone());
                 Err(problem)
             }

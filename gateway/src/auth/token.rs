@@ -76,6 +76,29 @@ impl TokenError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::KeysUnavailable)
     }
+
+    /// A short stable name for the reason, for metrics labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::TooLarge => "too_large",
+            Self::Algorithm => "algorithm",
+            Self::MissingKid => "missing_kid",
+            Self::UnknownKey => "unknown_key",
+            Self::Signature => "signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::Issuer => "issuer",
+            Self::Audience => "audience",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::Claims => "claims",
+            Self::BadTime(_) => "bad_time",
+            Self::Critical => "critical_header",
+            Self::Subject => "subject",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::KeysUnavailable => "keys_unavailable",
+        }
+    }
 }
 
 /// Longest `sub` accepted; real ones are tens of characters.

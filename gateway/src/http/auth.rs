@@ -15,6 +15,7 @@ use super::error::{AuthRejection, Reason};
 use crate::{
     auth::{TokenVerifier, userinfo::UserInfo},
     identity::Identity,
+    metrics::Metrics,
     store::Store,
 };
 
@@ -30,6 +31,7 @@ pub struct Guard {
     pub userinfo: Option<Arc<UserInfo>>,
     /// Where an email learned from userinfo is recorded.
     pub store: Store,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Guard {
@@ -55,6 +57,11 @@ impl Guard {
     }
 
     fn reject(&self, reason: Reason) -> AuthRejection {
+        self.metrics.token_refused(match &reason {
+            Reason::Missing => "missing",
+            Reason::BadHeader => "bad_header",
+            Reason::Token(e) => e.code(),
+        });
         AuthRejection {
             reason,
             resource_metadata: self.resource_metadata.clone(),

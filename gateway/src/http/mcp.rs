@@ -25,7 +25,10 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::auth::{Guard, require_identity};
-use crate::tools::{AppState, Connector};
+use crate::{
+    metrics::Metrics,
+    tools::{AppState, Connector},
+};
 
 type Service = StreamableHttpService<Connector, NeverSessionManager>;
 
@@ -65,12 +68,25 @@ pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions
         json: service(true),
         sse: service(false),
     };
+    let metrics = state.metrics.clone();
     Router::new().route(
         "/mcp",
         post(handle)
             .route_layer(middleware::from_fn_with_state(guard, require_identity))
+            .route_layer(middleware::from_fn_with_state(metrics, counted))
             .with_state(mcp),
     )
+}
+
+/// Every answer of `/mcp`, refusals included, counted by status.
+async fn counted(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    metrics.request(response.status().as_u16());
+    response
 }
 
 async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {

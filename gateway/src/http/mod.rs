@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod mcp;
 pub mod metadata;
+pub mod metrics;
 pub mod serve;
 
 use std::{sync::Arc, time::Duration};

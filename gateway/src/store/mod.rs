@@ -271,6 +271,14 @@ impl Store {
         Ok(store)
     }
 
+    /// Writes per SQLite group commit (`None` on Postgres), for `/metrics`.
+    pub fn commit_batch_sizes(&self) -> Option<prometheus_client::metrics::histogram::Histogram> {
+        match self {
+            Self::Sqlite { writer, .. } => Some(writer.batch_sizes()),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// Records an email learned after sign-in (OIDC userinfo) for a user
     /// who has none on record; a user not yet on record is left alone.
     pub async fn record_email(&self, sub: &str, email: &str) -> Result<(), StoreError> {

@@ -25,6 +25,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes per transaction at most; bounds how long one batch holds the lock.
@@ -50,6 +51,8 @@ pub struct Writer {
     jobs: mpsc::Sender<Job>,
     /// Transactions committed so far (each holds one or more writes).
     commits: Arc<AtomicUsize>,
+    /// Writes per transaction, for `/metrics`.
+    batch_sizes: Histogram,
 }
 
 impl Writer {
@@ -57,8 +60,21 @@ impl Writer {
     pub fn start(connection: SqliteConnection) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let commits = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(run(connection, queue, commits.clone()));
-        Self { jobs, commits }
+        // 1, 2, 4 … 128 (MAX_BATCH).
+        let batch_sizes = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 8),
+        );
+        tokio::spawn(run(connection, queue, commits.clone(), batch_sizes.clone()));
+        Self {
+            jobs,
+            commits,
+            batch_sizes,
+        }
+    }
+
+    /// How many writes each commit held (a handle on the live histogram).
+    pub fn batch_sizes(&self) -> Histogram {
+        self.batch_sizes.clone()
     }
 
     pub fn commits(&self) -> usize {
@@ -80,11 +96,13 @@ async fn run(
     mut connection: SqliteConnection,
     mut queue: mpsc::Receiver<Job>,
     commits: Arc<AtomicUsize>,
+    batch_sizes: Histogram,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let (writes, callers): (Vec<Write>, Vec<_>) =
             batch.drain(..).map(|job| (job.write, job.reply)).unzip();
+        batch_sizes.observe(writes.len() as f64);
         let replies = commit(&mut connection, writes).await;
         commits.fetch_add(1, Ordering::Relaxed);
         for (caller, reply) in callers.into_iter().zip(replies) {
