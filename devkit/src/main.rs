@@ -44,7 +44,9 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_default()
                 .parse::<LogFormat>()
                 .map_err(anyhow::Error::msg)?;
-            gateway::telemetry::init(format, "info,rmcp=warn,sqlx=warn", std::io::stderr);
+            let _traces =
+                gateway::telemetry::init(format, "info,rmcp=warn,sqlx=warn", std::io::stderr)
+                    .map_err(anyhow::Error::msg)?;
             rt.block_on(up::run(args))
         }),
         Command::Doctor(args) => runtime().and_then(|rt| {

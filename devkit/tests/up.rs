@@ -819,3 +819,174 @@ async fn ctrl_c_works_when_nobody_reads_the_output() {
     };
     assert!(status.success(), "{status}");
 }
+
+/// A stand-in OpenTelemetry collector: every OTLP/HTTP JSON export it gets.
+async fn otlp_collector() -> (std::net::SocketAddr, Arc<Mutex<Vec<Value>>>) {
+    use axum::{Json, Router, extract::State, routing::post};
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let app = Router::new()
+        .route(
+            "/v1/traces",
+            post(
+                |State(received): State<Arc<Mutex<Vec<Value>>>>, Json(export): Json<Value>| async move {
+                    received.lock().expect("lock").push(export);
+                    Json(json!({}))
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind collector");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, received)
+}
+
+/// Every span the collector got, flattened.
+fn spans(received: &[Value]) -> Vec<Value> {
+    received
+        .iter()
+        .flat_map(|export| {
+            export["resourceSpans"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|r| r["scopeSpans"].as_array().cloned().unwrap_or_default())
+        .flat_map(|s| s["spans"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn attribute(span: &Value, key: &str) -> Option<String> {
+    span["attributes"]
+        .as_array()?
+        .iter()
+        .find(|a| a["key"] == key)?["value"]["stringValue"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, a span per MCP request and per
+/// tool call reaches the collector: the request's continues the caller's
+/// `traceparent` header, a tool call's the `traceparent` in its `_meta`
+/// (2026-07-28) or else its request's; none holds a token or an argument.
+// Multi-threaded: the collector must answer while this thread waits for devkit to exit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_reach_an_otlp_collector_and_continue_the_callers_trace() {
+    const TRACE_A: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const SPAN_A: &str = "00f067aa0ba902b7";
+    const TRACE_B: &str = "0af7651916cd43dd8448eb211c80319c";
+    const SPAN_B: &str = "b7ad6b7169203331";
+    let (collector, received) = otlp_collector().await;
+    let endpoint = format!("http://{collector}");
+    let mut devkit = Devkit::start_in(
+        tempfile::tempdir().expect("tempdir"),
+        &["up", "--no-tunnel", "--port", "0"],
+        Cloudflared::Missing,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ],
+    );
+    let connector = url(&devkit.banner()["Connector URL"]);
+    let minted = Command::new(env!("CARGO_BIN_EXE_devkit"))
+        .args([
+            "mint-token",
+            "--sub",
+            "tracer",
+            "--aud",
+            connector.as_str(),
+            "--iss",
+        ])
+        .arg(connector.origin().ascii_serialization())
+        .arg("--state-dir")
+        .arg(devkit.folder.path().join(".devkit/issuer"))
+        .output()
+        .expect("mint-token runs");
+    let token = String::from_utf8(minted.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned();
+    let post = |body: Value, traceparent: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .post(connector.as_str())
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        request.send()
+    };
+    let start: Value = post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "begin_session", "arguments": {}}}),
+        Some(&format!("00-{TRACE_A}-{SPAN_A}-01")),
+    )
+    .await
+    .expect("begin_session")
+    .json()
+    .await
+    .expect("json");
+    let session = start["result"]["structuredContent"]["session"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    let saved = post(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+               "params": {"name": "user_save_state",
+                          "arguments": {"session": session, "state": {"note": "ARGUMENT-VALUE-7731"}},
+                          "_meta": {"traceparent": format!("00-{TRACE_B}-{SPAN_B}-01")}}}),
+        None,
+    )
+    .await
+    .expect("user_save_state");
+    assert_eq!(saved.status(), 200);
+    // Ctrl-C: devkit flushes the queued spans before it exits.
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success(), "{}", devkit.output());
+
+    let received = received.lock().expect("lock").clone();
+    let spans = spans(&received);
+    let named = |name: &str, tool: Option<&str>| {
+        spans
+            .iter()
+            .find(|s| {
+                s["name"] == name && tool.is_none_or(|t| attribute(s, "tool").as_deref() == Some(t))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} {tool:?} span in {spans:#?}"))
+    };
+    let request = spans
+        .iter()
+        .find(|s| s["name"] == "mcp.request" && s["traceId"] == TRACE_A)
+        .unwrap_or_else(|| panic!("the request span continues the header's trace: {spans:#?}"));
+    assert_eq!(request["parentSpanId"], SPAN_A);
+    let begin = named("tool.call", Some("begin_session"));
+    assert_eq!(begin["traceId"], TRACE_A);
+    assert_eq!(
+        begin["parentSpanId"], request["spanId"],
+        "a child of its request"
+    );
+    assert_eq!(attribute(&begin, "outcome").as_deref(), Some("ok"));
+    let save = named("tool.call", Some("user_save_state"));
+    assert_eq!(
+        save["traceId"], TRACE_B,
+        "the `_meta` traceparent is continued"
+    );
+    assert_eq!(save["parentSpanId"], SPAN_B);
+
+    let everything = serde_json::to_string(&received).expect("json");
+    for private in [
+        token.as_str(),
+        session.as_str(),
+        "ARGUMENT-VALUE-7731",
+        "tracer",
+    ] {
+        assert!(
+            !everything.contains(private),
+            "{private} reached the traces"
+        );
+    }
+}

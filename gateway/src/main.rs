@@ -15,8 +15,9 @@ struct Cli {
     config: Config,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+// Not `#[tokio::main]`: the trace exporter's blocking client must be made
+// and dropped outside the runtime.
+fn main() -> std::process::ExitCode {
     // A missing .env is normal; an unreadable one is worth saying.
     let dotenv = dotenvy::dotenv();
     let format = match std::env::var("LOG_FORMAT")
@@ -29,7 +30,14 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    gateway::telemetry::init(format, "info,rmcp=warn", std::io::stdout);
+    // Held until `main` returns: dropping it flushes the queued spans.
+    let _traces = match gateway::telemetry::init(format, "info,rmcp=warn", std::io::stdout) {
+        Ok(traces) => traces,
+        Err(problem) => {
+            eprintln!("gateway: {problem}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     if let Err(e) = &dotenv
         && !e.not_found()
     {
@@ -37,7 +45,10 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let cli = Cli::parse();
-    match run(cli.config).await {
+    let outcome = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run(cli.config)));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway: {e:#}");
@@ -57,9 +68,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "gateway ready"
     );
     app.run_until_stopped(async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
         tracing::info!("shutting down");
     })
     .await?;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what process managers and container runtimes send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

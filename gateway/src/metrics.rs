@@ -50,7 +50,7 @@ pub struct Metrics {
     store_errors: Counter,
 }
 
-/// Histogram buckets for tool latency: 0.1 ms to about 3 s.
+/// Histogram buckets for tool latency: 0.1 ms to 1.6 s, doubling.
 fn latency_buckets() -> impl Iterator<Item = f64> {
     prometheus_client::metrics::histogram::exponential_buckets(0.0001, 2.0, 15)
 }

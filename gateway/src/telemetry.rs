@@ -1,13 +1,29 @@
-//! Logs: `RUST_LOG` picks what is logged, `LOG_FORMAT` how: `text` (the
-//! default, for people) or `json` (one object per line, for log shippers).
-//! Either way no token, code or secret is ever a field or a message; the
-//! e2e suite captures both renderings and searches them.
+//! Logs and traces.
+//!
+//! - Logs: `RUST_LOG` picks what is logged, `LOG_FORMAT` how: `text` (the
+//!   default, for people) or `json` (one object per line, for log shippers).
+//! - Traces: when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, a span per MCP
+//!   request (`mcp.request`) and per tool call (`tool.call`) goes to that
+//!   OpenTelemetry collector over OTLP/HTTP (`OTEL_EXPORTER_OTLP_PROTOCOL`
+//!   `http/protobuf`, the default, or `http/json`), continuing a W3C
+//!   `traceparent` from the request's headers or, for a tool call, its
+//!   `_meta`. The spans are `debug` level and only the trace layer asks for
+//!   them, so without an endpoint they are never built.
+//!
+//! Either way no token, code, secret or argument value is ever a field or a
+//! message: spans carry the tool's name and the outcome's code, nothing else.
 
 use std::str::FromStr;
 
-use tracing::Subscriber;
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, TextMapPropagator},
+    trace::TracerProvider as _,
+};
+use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing::{Level, Subscriber};
 use tracing_subscriber::{
-    EnvFilter, Layer, fmt::MakeWriter, layer::SubscriberExt, registry::LookupSpan,
+    EnvFilter, Layer, filter::Targets, fmt::MakeWriter, layer::SubscriberExt, registry::LookupSpan,
     util::SubscriberInitExt,
 };
 
@@ -48,18 +64,105 @@ where
     }
 }
 
-/// Installs the process's logger: `RUST_LOG` (else `default_filter`) and
-/// `format`, written to `writer`. For `main`s; tests install their own.
-pub fn init<W>(format: LogFormat, default_filter: &str, writer: W)
+/// The span of one MCP request, handed to the tools through the request's
+/// extensions: rmcp runs each request on a task of its own, where the HTTP
+/// handler's span is no longer current.
+#[derive(Debug, Clone)]
+pub struct RequestSpan(pub tracing::Span);
+
+/// The trace exporter, when one is configured. Dropping it flushes the
+/// spans still queued, so keep it until `main` returns.
+#[derive(Debug)]
+pub struct Traces(SdkTracerProvider);
+
+impl Drop for Traces {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown();
+    }
+}
+
+/// Installs the process's logger (`RUST_LOG`, else `default_filter`, in
+/// `format`, to `writer`) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
+/// the trace exporter. For `main`s; tests install their own. Refuses a
+/// tracing setup it cannot honour rather than dropping traces silently.
+pub fn init<W>(format: LogFormat, default_filter: &str, writer: W) -> Result<Option<Traces>, String>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    tracing_subscriber::registry()
-        .with(layer(format, writer))
-        .with(filter)
-        .init();
+    let logs = layer(format, writer).with_filter(filter);
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+    if endpoint.trim().is_empty() {
+        tracing_subscriber::registry().with(logs).init();
+        return Ok(None);
+    }
+    let provider = tracer_provider()?;
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("connector-devkit-gateway"))
+        .with_filter(Targets::new().with_target("gateway", Level::DEBUG));
+    tracing_subscriber::registry().with(logs).with(spans).init();
+    Ok(Some(Traces(provider)))
+}
+
+/// OTLP over HTTP, configured by the standard `OTEL_*` variables (endpoint,
+/// headers, timeout, `OTEL_SERVICE_NAME`), batched off the request path.
+fn tracer_provider() -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL")
+        .unwrap_or_default()
+        .trim()
+    {
+        "" | "http/protobuf" => Protocol::HttpBinary,
+        "http/json" => Protocol::HttpJson,
+        other => {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_PROTOCOL is `{other}`; this gateway exports over HTTP: \
+                 use `http/protobuf` or `http/json`"
+            ));
+        }
+    };
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(protocol)
+        .build()
+        .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name("connector-devkit-gateway")
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+/// The trace context a W3C `traceparent` (and `tracestate`) names; an
+/// empty context when there is none or it is malformed.
+pub fn remote_context(traceparent: Option<&str>, tracestate: Option<&str>) -> Context {
+    TraceContextPropagator::new().extract(&Carrier {
+        traceparent,
+        tracestate,
+    })
+}
+
+/// The two W3C trace-context fields, borrowed.
+struct Carrier<'a> {
+    traceparent: Option<&'a str>,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for Carrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => self.traceparent,
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use crate::{
     pack::{DomainPack, Hit, Item},
     session::{SessionError, SessionSigner},
     store::{SaveOutcome, SavedState, Store, StoreError, UserRecord},
+    telemetry::RequestSpan,
     tool_schema,
 };
 
@@ -608,6 +609,32 @@ const TOOL_LIST_TTL_MS: u64 = 5 * 60 * 1000;
 /// `sub`, a number for an id) with a tool error of its own wording.
 const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
 
+/// The span of one tool call: a child of its MCP request's span, or of the
+/// trace a `traceparent` in the call's `_meta` names (2026-07-28). It holds
+/// the tool's name and, later, the outcome's code: never an argument.
+fn tool_span(tool: &str, context: &RequestContext<RoleServer>) -> tracing::Span {
+    let parent = context
+        .extensions
+        .get::<Parts>()
+        .and_then(|parts| parts.extensions.get::<RequestSpan>())
+        .map(|request| request.0.clone());
+    let span = match &parent {
+        Some(parent) => {
+            tracing::debug_span!(parent: parent, "tool.call", tool, outcome = tracing::field::Empty)
+        }
+        None => tracing::debug_span!("tool.call", tool, outcome = tracing::field::Empty),
+    };
+    if !span.is_disabled() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let meta = |key| context.meta.get(key).and_then(|v| v.as_str());
+        if let Some(traceparent) = meta("traceparent") {
+            let remote = crate::telemetry::remote_context(Some(traceparent), meta("tracestate"));
+            let _ = span.set_parent(remote);
+        }
+    }
+    span
+}
+
 /// A tool error's code: its first word when that is one of ours
 /// (`SESSION_REQUIRED: …`), else `error`.
 fn error_code(text: &str) -> &str {
@@ -636,7 +663,9 @@ impl ServerHandler for Connector {
             Some(tool) => tool.name.to_string(),
             None => "unknown".into(),
         };
-        let response = self.call_router(request, context).await;
+        let span = tool_span(&tool, &context);
+        let response =
+            tracing::Instrument::instrument(self.call_router(request, context), span.clone()).await;
         let outcome = match &response {
             Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => result
                 .content
@@ -646,6 +675,7 @@ impl ServerHandler for Connector {
             Ok(_) => "ok",
             Err(_) => "protocol_error",
         };
+        span.record("outcome", outcome);
         self.state
             .metrics
             .tool_call(&tool, outcome, started.elapsed().as_secs_f64());

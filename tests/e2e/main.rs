@@ -11,6 +11,7 @@ mod logs;
 mod metrics;
 mod oauth;
 mod packs;
+mod pooler;
 mod postgres_tls;
 mod tools;
 mod transport;

@@ -7,6 +7,7 @@
 pub mod db;
 pub mod docs;
 pub mod issuer;
+pub mod pooler;
 pub mod tls;
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};

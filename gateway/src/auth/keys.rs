@@ -150,6 +150,21 @@ impl KeyStore {
         }
     }
 
+    /// Tries the fetch again when no keys are held and the rate limit allows,
+    /// so a replica whose issuer was down at start recovers without waiting
+    /// for a token to ask (`/readyz` calls this, off its own answer path).
+    pub async fn retry_if_due(&self) {
+        let Ok(_flight) = self.fetching.try_lock() else {
+            return; // a fetch is already running
+        };
+        if self.has_keys() || !self.may_fetch(Cause::Load) {
+            return;
+        }
+        if let Err(problem) = self.refresh(Cause::Load).await {
+            tracing::warn!(issuer = %self.issuer, %problem, "the issuer's keys are still unavailable");
+        }
+    }
+
     /// Where the key set stands, without fetching.
     pub fn status(&self) -> KeysStatus {
         let cache = self.read();

@@ -47,9 +47,14 @@ async fn ready(State(readiness): State<Readiness>) -> (StatusCode, Json<Value>) 
             unavailable("starting", "fetching the issuer's signing keys".into())
         }
         // The problem names the issuer's URL and the HTTP failure, never a token.
-        Some(KeysStatus::Unavailable(problem)) => unavailable(
-            "unavailable",
-            format!("the issuer's signing keys cannot be fetched: {problem}"),
-        ),
+        Some(KeysStatus::Unavailable(problem)) => {
+            if let Some(keys) = readiness.keys.clone() {
+                tokio::spawn(async move { keys.retry_if_due().await });
+            }
+            unavailable(
+                "unavailable",
+                format!("the issuer's signing keys cannot be fetched: {problem}"),
+            )
+        }
     }
 }

@@ -27,6 +27,7 @@ use url::Url;
 use super::auth::{Guard, require_identity};
 use crate::{
     metrics::Metrics,
+    telemetry::RequestSpan,
     tools::{AppState, Connector},
 };
 
@@ -90,6 +91,18 @@ async fn counted(
 }
 
 async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
+    let span = tracing::debug_span!("mcp.request", otel.kind = "server");
+    if !span.is_disabled() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+        let parent = crate::telemetry::remote_context(header("traceparent"), header("tracestate"));
+        let _ = span.set_parent(parent);
+    }
+    request.extensions_mut().insert(RequestSpan(span.clone()));
+    tracing::Instrument::instrument(answer(mcp, request), span).await
+}
+
+async fn answer(mcp: Mcp, mut request: Request) -> Response {
     let service = if wants_sse_only(request.headers().get_all(ACCEPT).iter()) {
         &mcp.sse
     } else {

@@ -6,23 +6,32 @@
 //! a versioned save checks the version in the same statement that writes, so
 //! of two racing writers exactly one wins. On SQLite the writes go through
 //! one [`writer::Writer`], which commits them in groups (see there why).
+//! On Postgres the queries run as [`pooler`] says: prepared and cached per
+//! connection, or, behind a transaction-mode pooler, each in its own short
+//! transaction.
 
+mod pooler;
 mod writer;
 
-use std::{str::FromStr, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::value::RawValue;
 use sqlx::{
-    ConnectOptions, Row,
-    postgres::{PgPool, PgPoolOptions},
+    ConnectOptions, Connection, Row,
+    postgres::PgPoolOptions,
     sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
     types::Json,
 };
 
-use self::writer::Writer;
+use self::{
+    pooler::{Chosen, Postgres},
+    writer::Writer,
+};
+
+pub use self::pooler::Sessions;
 
 use crate::config::DatabaseUrl;
 
@@ -36,7 +45,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
     #[error("could not migrate the database")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// A save for a `sub` with no `users` row (the store was reset under a live session).
@@ -62,6 +71,30 @@ pub enum StoreError {
          sslmode=require encrypts without checking the certificate"
     )]
     Tls(String),
+    /// `pgbouncer=` in `DATABASE_URL` is neither `true` nor `false`.
+    #[error(
+        "pgbouncer={0} in DATABASE_URL: use pgbouncer=true for a transaction-mode pooler (Neon's \
+         -pooler host, Supabase's port 6543), pgbouncer=false where prepared statements work \
+         (the direct endpoint, a session-mode pooler, PgBouncer 1.21+ with \
+         max_prepared_statements), or leave it out and the gateway probes"
+    )]
+    PoolerOption(String),
+    /// A prepared statement vanished or collided: an unnoticed transaction pooler.
+    #[error(
+        "Postgres no longer holds this connection's prepared statements ({0}): DATABASE_URL goes \
+         through a transaction-mode pooler. Use the database's direct endpoint, or add \
+         pgbouncer=true to DATABASE_URL (every query in its own short transaction)"
+    )]
+    PreparedStatementsLost(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match pooler::lost_statement(&error) {
+            Some(message) => Self::PreparedStatementsLost(message),
+            None => Self::Database(error),
+        }
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
@@ -96,22 +129,30 @@ pub enum SaveOutcome {
 #[derive(Debug, Clone)]
 pub enum Store {
     Sqlite { pool: SqlitePool, writer: Writer },
-    Postgres(PgPool),
+    Postgres(Postgres),
 }
 
-/// Runs the same block against whichever pool the store holds.
+/// Runs one read and binds `$row` to its optional row: on SQLite on the
+/// pool, on Postgres as [`Postgres::fetch_optional`] runs it.
 macro_rules! on_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
+    ($store:expr, $row:ident = $query:expr => $body:expr) => {
         match $store {
-            Store::Sqlite { pool: $pool, .. } => $body,
-            Store::Postgres($pool) => $body,
+            Store::Sqlite { pool, .. } => {
+                let $row = $query.fetch_optional(pool).await;
+                $body
+            }
+            Store::Postgres(postgres) => {
+                let $row = postgres.fetch_optional($query).await;
+                $body
+            }
         }
     };
 }
 
 /// Runs one write (a query with owned parameters) and binds `$row` to its
 /// optional `RETURNING` row: on SQLite through the writer, on Postgres on
-/// the pool, whose concurrent commits already share WAL flushes.
+/// the pool, whose concurrent commits already share WAL flushes (as
+/// [`Postgres::fetch_optional`] runs it).
 macro_rules! on_writer {
     ($store:expr, $row:ident = $query:expr => $body:expr) => {
         match $store {
@@ -119,8 +160,8 @@ macro_rules! on_writer {
                 let $row = writer.write($query).await;
                 $body
             }
-            Store::Postgres(pool) => {
-                let $row = $query.fetch_optional(pool).await;
+            Store::Postgres(postgres) => {
+                let $row = postgres.fetch_optional($query).await;
                 $body
             }
         }
@@ -222,7 +263,7 @@ fn tls_explained(error: sqlx::Error) -> StoreError {
     };
     match problem {
         Some(problem) => StoreError::Tls(problem),
-        None => StoreError::Database(error),
+        None => StoreError::from(error),
     }
 }
 
@@ -257,15 +298,30 @@ impl Store {
                 Self::Sqlite { pool, writer }
             }
             DatabaseUrl::Postgres(url) => {
-                let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+                let (options, asked) = pooler::options(url)?;
+                let (sessions, chosen) = match asked {
+                    Some(sessions) => (sessions, Chosen::Url),
+                    None => (
+                        pooler::probe(&options).await.map_err(tls_explained)?,
+                        Chosen::Probe,
+                    ),
+                };
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(options)
+                    .connect_with(pooler::pool_options(options, sessions))
                     .await
                     .map_err(tls_explained)?;
-                POSTGRES_MIGRATIONS.run(&pool).await?;
-                Self::Postgres(pool)
+                match sessions {
+                    Sessions::Kept => POSTGRES_MIGRATIONS.run(&pool).await?,
+                    Sessions::PerTransaction => {
+                        let mut migrator = sqlx::migrate!("../migrations/postgres");
+                        migrator.set_locking(false);
+                        pooler::migrate(&pool, &migrator).await?;
+                    }
+                }
+                pooler::announce(sessions, chosen);
+                Self::Postgres(Postgres { pool, sessions })
             }
         };
         Ok(store)
@@ -276,6 +332,14 @@ impl Store {
         match self {
             Self::Sqlite { writer, .. } => Some(writer.batch_sizes()),
             Self::Postgres(_) => None,
+        }
+    }
+
+    /// How the Postgres queries run (`None` on SQLite).
+    pub fn postgres_sessions(&self) -> Option<Sessions> {
+        match self {
+            Self::Sqlite { .. } => None,
+            Self::Postgres(postgres) => Some(postgres.sessions),
         }
     }
 
@@ -293,19 +357,21 @@ impl Store {
     pub async fn encryption(&self) -> Result<Option<Option<String>>, StoreError> {
         match self {
             Self::Sqlite { .. } => Ok(None),
-            Self::Postgres(pool) => Ok(Some(
-                sqlx::query_scalar(
-                    "SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-                )
-                .fetch_one(pool)
-                .await?,
-            )),
+            Self::Postgres(postgres) => {
+                let row = postgres
+                    .fetch_optional(sqlx::query(
+                        "SELECT CASE WHEN ssl THEN version END FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                    ))
+                    .await?
+                    .ok_or(sqlx::Error::RowNotFound)?;
+                Ok(Some(row.try_get(0)?))
+            }
         }
     }
 
     /// `SELECT 1`: is the database answering?
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))?;
+        on_pool!(self, row = sqlx::query("SELECT 1") => row.map(drop))?;
         Ok(())
     }
 
@@ -324,8 +390,8 @@ impl Store {
     }
 
     pub async fn user(&self, sub: &str) -> Result<Option<UserRecord>, StoreError> {
-        let user = on_pool!(self, pool => {
-            match sqlx::query(SELECT_USER).bind(sub).fetch_optional(pool).await? {
+        let user = on_pool!(self, row = sqlx::query(SELECT_USER).bind(sub) => {
+            match row? {
                 Some(row) => Some(user_from(&row)?),
                 None => None,
             }
@@ -335,8 +401,8 @@ impl Store {
 
     /// The saved state, or the empty state (`version` 0) when none was saved.
     pub async fn state(&self, sub: &str) -> Result<SavedState, StoreError> {
-        let state = on_pool!(self, pool => {
-            match sqlx::query(SELECT_STATE).bind(sub).fetch_optional(pool).await? {
+        let state = on_pool!(self, row = sqlx::query(SELECT_STATE).bind(sub) => {
+            match row? {
                 Some(row) => SavedState {
                     state: row.try_get::<Json<serde_json::Value>, _>("state")?.0,
                     version: row.try_get("version")?,
@@ -378,8 +444,11 @@ impl Store {
                 updated_at,
             });
         }
-        let current_version = on_pool!(self, pool => {
-            sqlx::query_scalar::<_, i64>(SELECT_VERSION).bind(sub).fetch_optional(pool).await?
+        let current_version: Option<i64> = on_pool!(self, row = sqlx::query(SELECT_VERSION).bind(sub) => {
+            match row? {
+                Some(row) => Some(row.try_get(0)?),
+                None => None,
+            }
         });
         Ok(SaveOutcome::Stale {
             current_version: current_version.unwrap_or(0),
@@ -388,7 +457,10 @@ impl Store {
 
     /// Closes the pool, waiting for checked-out connections.
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await);
+        match self {
+            Self::Sqlite { pool, .. } => pool.close().await,
+            Self::Postgres(postgres) => postgres.pool.close().await,
+        }
     }
 
     pub fn engine(&self) -> &'static str {
@@ -415,7 +487,7 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
     let applied = |r: Result<i64, sqlx::Error>| match r {
         Ok(n) => Ok(usize::try_from(n).unwrap_or_default()),
         Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(0),
-        Err(e) => Err(StoreError::Database(e)),
+        Err(e) => Err(StoreError::from(e)),
     };
     let (applied, known) = match url {
         DatabaseUrl::Sqlite(path) => {
@@ -428,12 +500,19 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
             (applied(count)?, SQLITE_MIGRATIONS.iter().count())
         }
         DatabaseUrl::Postgres(url) => {
-            let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            let (options, _) = pooler::options(url)?;
             let mut connection = tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect())
                 .await
                 .map_err(|_| sqlx::Error::PoolTimedOut)?
                 .map_err(tls_explained)?;
-            let count = sqlx::query_scalar(APPLIED).fetch_one(&mut connection).await;
+            // In a transaction with the unnamed statement: right with or
+            // without a transaction-mode pooler, and a one-off anyway.
+            let mut transaction = connection.begin().await?;
+            let count = sqlx::query_scalar(APPLIED)
+                .persistent(false)
+                .fetch_one(&mut *transaction)
+                .await;
+            drop(transaction);
             (applied(count)?, POSTGRES_MIGRATIONS.iter().count())
         }
     };
@@ -444,7 +523,7 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
 fn classify(error: sqlx::Error) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::UnknownUser,
-        _ => StoreError::Database(error),
+        _ => StoreError::from(error),
     }
 }
 
