@@ -184,6 +184,11 @@ impl Doctor {
 /// the developer's settings scrubbed and cloudflared absent. Async: the
 /// servers it probes run on this test's runtime.
 async fn doctor(folder: &Path, args: &[&str]) -> Doctor {
+    doctor_with(folder, args, &[]).await
+}
+
+/// `devkit doctor` with extra environment variables.
+async fn doctor_with(folder: &Path, args: &[&str], env: &[(&str, &str)]) -> Doctor {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_devkit"));
     command
         .arg("doctor")
@@ -194,6 +199,7 @@ async fn doctor(folder: &Path, args: &[&str]) -> Doctor {
         command.env_remove(name);
     }
     command.env("CLOUDFLARED", "devkit-test-no-cloudflared");
+    command.envs(env.iter().copied());
     let out = command.output().await.expect("devkit runs");
     Doctor {
         code: out.status.code(),
@@ -411,16 +417,47 @@ async fn doctor_says_whether_postgres_is_encrypted() {
     let gateway::config::DatabaseUrl::Postgres(url) = &db.url else {
         unreachable!("a Postgres test database");
     };
+    for (mode, expected) in [
+        ("disable", "reachable (not encrypted),"),
+        ("require", "reachable (TLS 1."),
+    ] {
+        let folder = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            folder.path().join(".env"),
+            format!("DATABASE_URL={url}?sslmode={mode}\n"),
+        )
+        .expect("write");
+        let port = free_port().to_string();
+        let out = doctor(folder.path(), &["--port", &port]).await;
+        assert!(out.line("database").contains(expected), "{mode}: {out}");
+    }
+}
+
+/// `sslmode=verify-full` with no `sslrootcert` trusts the platform's roots,
+/// as hosted providers expect: a server whose CA is in the platform's store
+/// (here through `SSL_CERT_FILE`, which the platform loader honours, as
+/// OpenSSL does) is reached over TLS; without it, the same server is refused.
+#[tokio::test]
+async fn verify_full_without_sslrootcert_trusts_the_platform_roots() {
+    if e2e::db::postgres_admin_url().is_none() {
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(e2e::tls::TlsPostgres::start)
+        .await
+        .expect("cluster starts");
+    let url = cluster.url("localhost", "sslmode=verify-full");
     let folder = tempfile::tempdir().expect("tempdir");
     std::fs::write(folder.path().join(".env"), format!("DATABASE_URL={url}\n")).expect("write");
+    let ca = cluster.ca_file.display().to_string();
     let port = free_port().to_string();
-
-    let out = doctor(folder.path(), &["--port", &port]).await;
-
-    let database = out.line("database");
-    assert!(database.contains("reachable"), "{out}");
+    let trusted = doctor_with(folder.path(), &["--port", &port], &[("SSL_CERT_FILE", &ca)]).await;
     assert!(
-        database.contains("reachable (not encrypted),") || database.contains("reachable (TLS 1."),
-        "{out}"
+        trusted.line("database").contains("reachable (TLS 1."),
+        "{trusted}"
+    );
+    let refused = doctor_with(folder.path(), &["--port", &port], &[]).await;
+    assert!(
+        refused.line("database").contains("certificate"),
+        "{refused}"
     );
 }
