@@ -296,7 +296,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     config.metrics_addr = Some(metrics_addr);
     let settings = config.settle()?;
     let database = settings.database_url.redacted();
-    let gateway = Gateway::build(settings).await?;
+    let gateway = Gateway::build(settings, gateway::App::data_pack()).await?;
 
     let mut router = gateway.router.clone();
     if !auth_disabled {

@@ -14,8 +14,11 @@
 //! - [`telemetry`]: log setup (`RUST_LOG`, `LOG_FORMAT=text|json`).
 //! - [`startup`]: `Gateway::build` and `Application::build`, used by everyone.
 
+pub mod app;
 pub mod auth;
+mod catalog;
 pub mod config;
+pub mod domain;
 pub mod http;
 pub mod identity;
 pub mod metrics;
@@ -27,5 +30,6 @@ pub mod telemetry;
 mod tool_schema;
 pub mod tools;
 
+pub use app::{App, AppContext};
 pub use config::Config;
 pub use startup::{Application, Gateway};

@@ -58,7 +58,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let app = Application::build(config).await?;
+    let app = Application::build(config, gateway::App::data_pack()).await?;
     let gateway = app.gateway();
     tracing::info!(
         app = %gateway.pack_name,

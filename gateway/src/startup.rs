@@ -10,14 +10,16 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    app::{App, AppContext},
     auth::{KeyStore, TokenVerifier, userinfo::UserInfo},
     config::{AuthMode, Config, Settings},
+    domain::AppDb,
     http::{self, auth::Guard, mcp::TransportOptions, metadata},
     metrics::{self, Metrics},
     pack::DomainPack,
     session::SessionSigner,
-    store::Store,
-    tools::AppState,
+    store::{self, Store},
+    tools::{self, AppState},
 };
 
 /// Room around the largest state for the rest of a JSON-RPC request.
@@ -39,11 +41,23 @@ pub struct Gateway {
 impl Gateway {
     /// Loads the pack, opens and migrates the store, wires the routes.
     /// Fails, with the reason, rather than start half-working.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let pack = DomainPack::load(&settings.app_dir)?;
+    pub async fn build(settings: Settings, app: App) -> anyhow::Result<Self> {
+        let pack = Arc::new(DomainPack::load(&settings.app_dir)?);
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| format!("cannot open the database {}", settings.database_url))?;
+        let db = AppDb::connect(
+            &settings.database_url,
+            app.has_migrations(),
+            &store::kit_versions(&settings.database_url),
+            store.behind_transaction_pooler(),
+        )
+        .await?;
+        let cx = AppContext {
+            db,
+            pack: pack.clone(),
+        };
+        let domain = app.build_domain(&cx, &tools::kit_tool_names())?;
         let resource = &settings.resource_url;
         let (verifier, authorization_servers, scopes) = match &settings.auth {
             AuthMode::Verified {
@@ -118,6 +132,7 @@ impl Gateway {
             sessions,
             settings.max_state_bytes,
             metrics.clone(),
+            domain,
         ));
         let shutdown = CancellationToken::new();
         let transport = TransportOptions {
@@ -169,7 +184,7 @@ pub struct Application {
 impl Application {
     /// Binds `config.addr` (port 0 picks a free port, which the default
     /// `RESOURCE_URL` then names), checks the configuration and builds.
-    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config, app: App) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -185,7 +200,7 @@ impl Application {
             None => None,
         };
         let settings = config.settle()?;
-        let gateway = Gateway::build(settings).await?;
+        let gateway = Gateway::build(settings, app).await?;
         Ok(Self {
             listener,
             metrics_listener,

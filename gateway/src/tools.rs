@@ -31,37 +31,38 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::{
+    domain::Domain,
     identity::Identity,
     metrics::Metrics,
-    pack::{DomainPack, Hit, Item},
+    pack::DomainPack,
     session::{SessionError, SessionSigner},
     store::{SaveOutcome, SavedState, Store, StoreError, UserRecord},
     telemetry::RequestSpan,
     tool_schema,
 };
 
-const DEFAULT_SEARCH_LIMIT: usize = 5;
-const MAX_SEARCH_LIMIT: usize = 20;
-const MAX_QUERY_CHARS: usize = 500;
-
 /// What every tool call can reach: built once, shared by all requests.
 #[derive(Debug)]
 pub struct AppState {
-    pub pack: DomainPack,
+    pub pack: Arc<DomainPack>,
     pub store: Store,
     pub sessions: SessionSigner,
     pub max_state_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// The kit's own tools.
     tools: ToolRouter<Connector>,
+    /// The app's tools, served through the same gate.
+    domain: Domain,
 }
 
 impl AppState {
-    pub fn new(
-        pack: DomainPack,
+    pub(crate) fn new(
+        pack: Arc<DomainPack>,
         store: Store,
         sessions: SessionSigner,
         max_state_bytes: usize,
         metrics: Arc<Metrics>,
+        domain: Domain,
     ) -> Self {
         Self {
             pack,
@@ -69,17 +70,29 @@ impl AppState {
             sessions,
             max_state_bytes,
             metrics,
-            tools: wire_ready(Connector::tool_router()),
+            tools: kit_tools(),
+            domain,
         }
     }
 }
 
-/// Every tool definition in its wire form, once, before any host sees it.
-fn wire_ready(mut router: ToolRouter<Connector>) -> ToolRouter<Connector> {
+/// The kit's own tools (`begin_session`, `user_*`, `config_*`), each in its
+/// wire form, once, before any host sees it.
+pub(crate) fn kit_tools() -> ToolRouter<Connector> {
+    let mut router = Connector::tool_router();
     for route in router.map.values_mut() {
         tool_schema::for_the_wire(&mut route.attr);
     }
     router
+}
+
+/// The names of the kit's own tools, which no domain tool may take.
+pub(crate) fn kit_tool_names() -> Vec<String> {
+    kit_tools()
+        .list_all()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
 }
 
 /// The MCP server handler. Cheap to clone: the stateless transport makes one per request.
@@ -105,27 +118,6 @@ pub struct BeginSessionArgs {}
 pub struct SessionArgs {
     /// The `session` value returned by `begin_session`.
     pub session: String,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SearchArgs {
-    /// The `session` value returned by `begin_session`.
-    pub session: String,
-    /// Words to look for in titles, tags, summaries and bodies.
-    pub query: String,
-    /// How many matches to return (1–20, default 5).
-    #[serde(default)]
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GetItemArgs {
-    /// The `session` value returned by `begin_session`.
-    pub session: String,
-    /// The item's id, as returned by `domain_search` (for example `a1`).
-    pub id: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -165,17 +157,6 @@ pub struct SessionStart {
     pub persona: String,
     pub user: UserRecord,
     pub state: SavedState,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct SearchResult {
-    pub query: String,
-    pub matches: Vec<Hit>,
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct ItemResult {
-    pub item: Item,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -230,6 +211,11 @@ pub enum ToolFailure {
         max: usize,
     },
     BadInput(String),
+    /// A domain's own refusal (`SOLD_OUT`: no seats left …).
+    Refused {
+        code: String,
+        message: String,
+    },
 }
 
 impl ToolFailure {
@@ -258,6 +244,7 @@ impl ToolFailure {
                  Keep only what is needed to resume (ids, positions, short notes)."
             ),
             Self::BadInput(problem) => format!("INVALID_ARGUMENT: {problem}"),
+            Self::Refused { code, message } => format!("{code}: {message}"),
         }
     }
 }
@@ -328,6 +315,40 @@ impl Connector {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if self.state.tools.get(&request.name).is_none() {
+            // Not the kit's: the app's, through the same gate (or rmcp's unknown-tool error).
+            let Some(who) = context
+                .extensions
+                .get::<Parts>()
+                .and_then(|p| p.extensions.get::<Identity>())
+            else {
+                return Ok(CallToolResult::error(vec![ContentBlock::text(
+                    ToolFailure::Identity.message(),
+                )])
+                .into());
+            };
+            let state = &self.state;
+            if let Some(result) = state
+                .domain
+                .call(
+                    &request.name,
+                    request.arguments,
+                    who,
+                    &state.sessions,
+                    &state.pack.reminder,
+                )
+                .await
+            {
+                return Ok(result.into());
+            }
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "tool `{}` not found",
+                    request.name.chars().take(64).collect::<String>()
+                ),
+                None,
+            ));
+        }
         let response = self
             .state
             .tools
@@ -389,71 +410,6 @@ impl Connector {
             user,
             state,
         }))
-    }
-
-    /// Search the catalog. Returns ranked matches (id, title, summary); open one with domain_get_item.
-    #[tool(
-        title = "Search the catalog",
-        annotations(
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        )
-    )]
-    async fn domain_search(
-        &self,
-        Extension(parts): Extension<Parts>,
-        Parameters(args): Parameters<SearchArgs>,
-    ) -> Result<Json<Gated<SearchResult>>, ToolFailure> {
-        self.gate(&parts, &args.session)?;
-        let query = args.query.trim();
-        if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS {
-            return Err(ToolFailure::BadInput(format!(
-                "`query` must be 1 to {MAX_QUERY_CHARS} characters of words to look for"
-            )));
-        }
-        let limit = match args.limit {
-            None => DEFAULT_SEARCH_LIMIT,
-            Some(n) if (1..=MAX_SEARCH_LIMIT as u32).contains(&n) => n as usize,
-            Some(n) => {
-                return Err(ToolFailure::BadInput(format!(
-                    "`limit` is {n}; it must be between 1 and {MAX_SEARCH_LIMIT}"
-                )));
-            }
-        };
-        let matches = self.state.pack.search(query, limit);
-        self.gated(SearchResult {
-            query: query.to_owned(),
-            matches,
-        })
-    }
-
-    /// Get one catalog item, with its full body, by the id domain_search returned (for example `a1`).
-    #[tool(
-        title = "Open a catalog item",
-        annotations(
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        )
-    )]
-    async fn domain_get_item(
-        &self,
-        Extension(parts): Extension<Parts>,
-        Parameters(args): Parameters<GetItemArgs>,
-    ) -> Result<Json<Gated<ItemResult>>, ToolFailure> {
-        self.gate(&parts, &args.session)?;
-        let pack = &self.state.pack;
-        match pack.get(args.id.trim()) {
-            Some(item) => self.gated(ItemResult { item: item.clone() }),
-            None => Err(ToolFailure::NotFound {
-                noun: pack.item_noun.clone(),
-                // Echo at most a short prefix of what was asked for.
-                id: args.id.chars().take(64).collect(),
-            }),
-        }
     }
 
     /// The signed-in person's profile (id, email, first and last visit).
@@ -659,7 +615,7 @@ impl ServerHandler for Connector {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = std::time::Instant::now();
         // Only registered names become a label: a caller cannot grow the metrics.
-        let tool = match self.state.tools.get(&request.name) {
+        let tool = match self.get_tool(&request.name) {
             Some(tool) => tool.name.to_string(),
             None => "unknown".into(),
         };
@@ -690,7 +646,10 @@ impl ServerHandler for Connector {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let result = ListToolsResult::with_all_items(self.state.tools.list_all());
+        let mut tools = self.state.tools.list_all();
+        tools.extend(self.state.domain.definitions().cloned());
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        let result = ListToolsResult::with_all_items(tools);
         let cacheable = context
             .protocol_version()
             .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
@@ -701,6 +660,14 @@ impl ServerHandler for Connector {
         } else {
             result
         })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.state
+            .tools
+            .get(name)
+            .or_else(|| self.state.domain.get(name))
+            .cloned()
     }
 
     fn get_info(&self) -> ServerConfig {

@@ -59,9 +59,12 @@ async fn a_malformed_pack_stops_start_up_naming_the_file() {
         options.app_dir = dir.path().to_owned();
         let issuer = TestIssuer::start().await;
         let db = TestDb::fresh(Backend::Sqlite).await;
-        let error = gateway::Application::build(config_for(&options, &issuer, &db))
-            .await
-            .expect_err("a broken pack must stop start-up");
+        let error = gateway::Application::build(
+            config_for(&options, &issuer, &db),
+            gateway::App::data_pack(),
+        )
+        .await
+        .expect_err("a broken pack must stop start-up");
         let text = format!("{error:#}");
         assert!(text.contains(named), "{file}: {text}");
     }

@@ -211,12 +211,12 @@ async fn every_store_operation_keeps_its_contract_through_a_transaction_pooler()
     second.close().await;
     let store = first;
     assert_eq!(store.postgres_sessions(), Some(Sessions::PerTransaction));
-    assert_eq!(
-        schema_status(&through.url).await.expect("status"),
-        SchemaStatus::Migrated {
-            applied: 1,
-            known: 1
-        }
+    assert!(
+        matches!(
+            schema_status(&through.url).await.expect("status"),
+            SchemaStatus::Migrated { applied, known } if applied == known && known > 0
+        ),
+        "every kit migration applied through the pooler"
     );
     store.ping().await.expect("ping");
     assert_eq!(store.encryption().await.expect("pg_stat_ssl"), Some(None));

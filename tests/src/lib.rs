@@ -244,9 +244,12 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
 
 /// Spawns a gateway on an existing issuer and database (a second replica, a restart).
 pub async fn spawn_app_with(options: AppOptions, issuer: TestIssuer, db: TestDb) -> TestApp {
-    let app = Application::build(config_for(&options, &issuer, &db))
-        .await
-        .expect("gateway builds");
+    let app = Application::build(
+        config_for(&options, &issuer, &db),
+        gateway::App::data_pack(),
+    )
+    .await
+    .expect("gateway builds");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
     let resource = app.gateway().settings.resource_url.to_string();

@@ -293,7 +293,9 @@ impl Store {
                     .acquire_timeout(ACQUIRE_TIMEOUT)
                     .connect_with(options.clone())
                     .await?;
-                SQLITE_MIGRATIONS.run(&pool).await?;
+                crate::domain::alongside_the_kit(&SQLITE_MIGRATIONS)
+                    .run(&pool)
+                    .await?;
                 let writer = Writer::start(options.connect().await?);
                 Self::Sqlite { pool, writer }
             }
@@ -313,9 +315,13 @@ impl Store {
                     .await
                     .map_err(tls_explained)?;
                 match sessions {
-                    Sessions::Kept => POSTGRES_MIGRATIONS.run(&pool).await?,
+                    Sessions::Kept => {
+                        crate::domain::alongside_the_kit(&POSTGRES_MIGRATIONS)
+                            .run(&pool)
+                            .await?
+                    }
                     Sessions::PerTransaction => {
-                        let mut migrator = sqlx::migrate!("../migrations/postgres");
+                        let mut migrator = crate::domain::alongside_the_kit(&POSTGRES_MIGRATIONS);
                         migrator.set_locking(false);
                         pooler::migrate(&pool, &migrator).await?;
                     }
@@ -325,6 +331,18 @@ impl Store {
             }
         };
         Ok(store)
+    }
+
+    /// Whether the connection is to a transaction-mode pooler (each query
+    /// in its own transaction; see `pooler.rs`).
+    pub fn behind_transaction_pooler(&self) -> bool {
+        matches!(
+            self,
+            Self::Postgres(Postgres {
+                sessions: pooler::Sessions::PerTransaction,
+                ..
+            })
+        )
     }
 
     /// Writes per SQLite group commit (`None` on Postgres), for `/metrics`.
@@ -471,6 +489,16 @@ impl Store {
     }
 }
 
+/// The versions of the kit's own migrations on `url`'s engine: an app's
+/// migrations must not reuse them (they share sqlx's migrations table).
+pub(crate) fn kit_versions(url: &DatabaseUrl) -> Vec<i64> {
+    let migrator = match url {
+        DatabaseUrl::Sqlite(_) => &SQLITE_MIGRATIONS,
+        DatabaseUrl::Postgres(_) => &POSTGRES_MIGRATIONS,
+    };
+    migrator.iter().map(|m| m.version).collect()
+}
+
 /// How far a database's schema is, read without changing anything
 /// (`devkit doctor`); [`Store::connect`] applies what is missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -482,7 +510,13 @@ pub enum SchemaStatus {
 }
 
 pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError> {
-    const APPLIED: &str = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+    // The kit's own versions only: an app's migrations share the table.
+    let versions: Vec<String> = kit_versions(url).iter().map(i64::to_string).collect();
+    let applied_sql = format!(
+        "SELECT COUNT(*) FROM _sqlx_migrations WHERE success AND version IN ({})",
+        versions.join(", ")
+    );
+    let applied_sql = applied_sql.as_str();
     // A fresh database has no migrations table: nothing applied yet.
     let applied = |r: Result<i64, sqlx::Error>| match r {
         Ok(n) => Ok(usize::try_from(n).unwrap_or_default()),
@@ -496,7 +530,9 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
             }
             let options = SqliteConnectOptions::new().filename(path).read_only(true);
             let mut connection = options.connect().await?;
-            let count = sqlx::query_scalar(APPLIED).fetch_one(&mut connection).await;
+            let count = sqlx::query_scalar(applied_sql)
+                .fetch_one(&mut connection)
+                .await;
             (applied(count)?, SQLITE_MIGRATIONS.iter().count())
         }
         DatabaseUrl::Postgres(url) => {
@@ -508,7 +544,7 @@ pub async fn schema_status(url: &DatabaseUrl) -> Result<SchemaStatus, StoreError
             // In a transaction with the unnamed statement: right with or
             // without a transaction-mode pooler, and a one-off anyway.
             let mut transaction = connection.begin().await?;
-            let count = sqlx::query_scalar(APPLIED)
+            let count = sqlx::query_scalar(applied_sql)
                 .persistent(false)
                 .fetch_one(&mut *transaction)
                 .await;

@@ -1,0 +1,278 @@
+//! Serving domain tools: their definitions in `tools/list`, and every call
+//! through the same steps, which no tool can skip: the session gate, the
+//! kit's own arguments taken out, the typed arguments, the body (an action
+//! once per idempotency key), the reminder on the result, and the failure
+//! told to the model with its code.
+
+use std::{collections::HashMap, sync::Arc};
+
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use serde_json::{Value, json};
+
+use super::{
+    AppDb, Caller, DomainError, Failure,
+    actions::{self, ActionEnd},
+    registry::{
+        self, BoxFuture, DomainTools, IDEMPOTENCY_KEY, Invocation, Kind, Outcome, Registered,
+        RegistryError, SESSION, Tools,
+    },
+};
+use crate::{
+    identity::Identity,
+    session::{SessionError, SessionSigner},
+    tool_schema,
+    tools::ToolFailure,
+};
+
+/// Longest idempotency key accepted.
+const MAX_KEY_CHARS: usize = 200;
+
+type Call = Arc<dyn Fn(Invocation) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+
+struct Entry {
+    definition: Tool,
+    kind: Kind,
+    call: Call,
+}
+
+/// Every domain tool of the app, checked and ready to serve.
+#[derive(Default)]
+pub(crate) struct Domain {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+    db: Option<AppDb>,
+}
+
+impl std::fmt::Debug for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.entries.iter().map(|e| &e.definition.name))
+            .finish()
+    }
+}
+
+impl Domain {
+    /// Adds `state`'s tools, refusing any that breaks the kit's rules.
+    /// `taken` are the kit's own tool names.
+    pub(crate) fn add<S: DomainTools>(
+        &mut self,
+        state: S,
+        taken: &[String],
+    ) -> Result<(), RegistryError> {
+        let mut tools = Tools::<S>::new();
+        S::register(&mut tools);
+        let state = Arc::new(state);
+        let mut names: Vec<String> = taken.to_vec();
+        names.extend(self.entries.iter().map(|e| e.definition.name.to_string()));
+        for tool in tools.tools {
+            registry::check(&tool, &names)?;
+            if tool.kind == Kind::Action {
+                let problem = match &self.db {
+                    None => Some("actions keep their outcomes in the database; this app has none"),
+                    Some(db) if db.behind_transaction_pooler() => Some(
+                        "actions run in transactions on a connection that keeps its session; \
+                         DATABASE_URL is a transaction-mode pooler: use the direct endpoint \
+                         (docs/postgres.md)",
+                    ),
+                    Some(_) => None,
+                };
+                if let Some(problem) = problem {
+                    return Err(RegistryError {
+                        tool: tool.name,
+                        problem: problem.into(),
+                    });
+                }
+            }
+            names.push(tool.name.clone());
+            let definition = definition(&tool);
+            let (kind, handler, state) = (tool.kind, tool.handler, state.clone());
+            let call: Call = Arc::new(move |invocation| handler(state.clone(), invocation));
+            self.by_name
+                .insert(definition.name.to_string(), self.entries.len());
+            self.entries.push(Entry {
+                definition,
+                kind,
+                call,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn with_db(db: Option<AppDb>) -> Self {
+        Self {
+            db,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn definitions(&self) -> impl Iterator<Item = &Tool> {
+        self.entries.iter().map(|e| &e.definition)
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Tool> {
+        self.by_name.get(name).map(|&i| &self.entries[i].definition)
+    }
+
+    /// One call of the domain tool `name` by the verified `who`. Always a
+    /// tool result: failures are told to the model, not raised.
+    pub(crate) async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        who: &Identity,
+        sessions: &SessionSigner,
+        reminder: &str,
+    ) -> Option<CallToolResult> {
+        let entry = &self.entries[*self.by_name.get(name)?];
+        let result = self
+            .run(entry, arguments.unwrap_or_default(), who, sessions)
+            .await;
+        Some(match result {
+            Ok(Value::Object(mut object)) => {
+                object.insert("reminder".into(), Value::String(reminder.to_owned()));
+                CallToolResult::structured(Value::Object(object))
+            }
+            Ok(other) => CallToolResult::structured(other),
+            Err(failure) => CallToolResult::error(vec![ContentBlock::text(failure.message())]),
+        })
+    }
+
+    async fn run(
+        &self,
+        entry: &Entry,
+        mut args: JsonObject,
+        who: &Identity,
+        sessions: &SessionSigner,
+    ) -> Result<Value, ToolFailure> {
+        // The gate comes first: without a valid session the body never runs.
+        let session = match args.remove(SESSION) {
+            Some(Value::String(token)) => token,
+            Some(_) => return Err(ToolFailure::Session(SessionError::Malformed)),
+            None => return Err(ToolFailure::Session(SessionError::Missing)),
+        };
+        sessions
+            .check(&session, who, chrono::Utc::now().timestamp())
+            .map_err(ToolFailure::Session)?;
+        let caller = Caller::from_identity(who);
+        match entry.kind {
+            Kind::Query => {
+                let invocation = Invocation {
+                    caller,
+                    args: Value::Object(args),
+                    tx: None,
+                };
+                (entry.call)(invocation).await.map_err(failure)
+            }
+            Kind::Action => {
+                let key = idempotency_key(args.remove(IDEMPOTENCY_KEY))?;
+                let Some(db) = &self.db else {
+                    unreachable!("actions are refused at start without a database")
+                };
+                let call = entry.call.clone();
+                let end = actions::run_once(
+                    db,
+                    &entry.definition.name,
+                    &key,
+                    caller,
+                    Value::Object(args),
+                    |invocation| call(invocation),
+                )
+                .await;
+                match end {
+                    ActionEnd::Done(value) => Ok(value),
+                    ActionEnd::Failed(outcome) => Err(failure(outcome)),
+                    ActionEnd::KeyReused => Err(ToolFailure::BadInput(format!(
+                        "this `{IDEMPOTENCY_KEY}` was used before with other arguments; use a \
+                         new key for a new action, or the same arguments to get the first outcome"
+                    ))),
+                }
+            }
+        }
+    }
+}
+
+fn idempotency_key(value: Option<Value>) -> Result<String, ToolFailure> {
+    match value {
+        Some(Value::String(key))
+            if !key.trim().is_empty()
+                && key.chars().count() <= MAX_KEY_CHARS
+                && !key.chars().any(char::is_control) =>
+        {
+            Ok(key)
+        }
+        _ => Err(ToolFailure::BadInput(format!(
+            "`{IDEMPOTENCY_KEY}` is required: a new unique string (a UUID) for each action you \
+             mean to take, 1 to {MAX_KEY_CHARS} characters; send the same one again only to \
+             retry that same action"
+        ))),
+    }
+}
+
+fn failure(outcome: Outcome) -> ToolFailure {
+    match outcome {
+        Outcome::BadArguments(problem) => ToolFailure::BadInput(format!(
+            "the arguments do not fit the tool's input schema: {problem}"
+        )),
+        Outcome::Domain(DomainError(error)) => match error {
+            Failure::NotFound { noun, id } => ToolFailure::NotFound { noun, id },
+            Failure::Refused { code, message } => ToolFailure::Refused { code, message },
+            Failure::Invalid(problem) => ToolFailure::BadInput(problem),
+            Failure::Store(e) => ToolFailure::from(crate::store::StoreError::Database(e)),
+        },
+    }
+}
+
+/// The definition hosts see: the author's arguments plus the kit's, the
+/// result with its reminder, and annotations from the tool's kind.
+fn definition<S>(tool: &Registered<S>) -> Tool {
+    let mut input = tool
+        .input
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(|_| unreachable!("checked before"));
+    let mut kit = vec![(
+        SESSION,
+        json!({"type": "string", "description": "The `session` value returned by `begin_session`."}),
+    )];
+    if tool.kind == Kind::Action {
+        kit.push((
+            IDEMPOTENCY_KEY,
+            json!({"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS,
+                   "description": "A new unique value (a UUID) for this action. Retrying with the same key never acts twice: it returns the first outcome."}),
+        ));
+    }
+    let properties = input
+        .entry("properties")
+        .or_insert_with(|| Value::Object(JsonObject::new()));
+    if let Value::Object(properties) = properties {
+        for (name, schema) in &kit {
+            properties.insert((*name).into(), schema.clone());
+        }
+    }
+    let required = input
+        .entry("required")
+        .or_insert_with(|| Value::Array(vec![]));
+    if let Value::Array(required) = required {
+        for (name, _) in &kit {
+            required.push(Value::String((*name).into()));
+        }
+    }
+    let output = tool
+        .output
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(|_| unreachable!("checked before"));
+    let query = tool.kind == Kind::Query;
+    let annotations = ToolAnnotations::new()
+        .read_only(query)
+        .destructive(!query && tool.options.destructive)
+        // An action with the same arguments (its key included) acts once.
+        .idempotent(true)
+        .open_world(tool.options.open_world);
+    let mut definition = Tool::new(tool.name.clone(), tool.description.clone(), input)
+        .with_title(tool.title.clone())
+        .with_raw_output_schema(Arc::new(output))
+        .with_annotations(annotations);
+    tool_schema::for_the_wire(&mut definition);
+    definition
+}
