@@ -83,14 +83,14 @@ pub(crate) fn check(what: &'static str, verdict: Verdict, detail: impl Into<Stri
 
 /// Runs every check. Reads `.env` itself rather than trusting the process
 /// environment alone, so a broken line is reported, not skipped.
-pub async fn run(args: &DoctorArgs) -> Vec<Check> {
+pub async fn run(args: &DoctorArgs, default_pack: &Path) -> Vec<Check> {
     let env = Path::new(".env");
     let mut checks = vec![env_file(env)];
     let var = |name: &str| std::env::var(name).ok();
     checks.push(secret(var("SESSION_SIGNING_SECRET")));
     checks.push(database(var("DATABASE_URL")).await);
     checks.push(pack(
-        var("APP_DIR").map_or_else(|| PathBuf::from("seed"), PathBuf::from),
+        var("APP_DIR").map_or_else(|| default_pack.to_owned(), PathBuf::from),
     ));
     checks.push(cloudflared(&args.cloudflared));
     // An empty line in .env (`AUTH_AUDIENCE=`) means unset, as for the gateway.

@@ -1,4 +1,4 @@
-//! The `devkit` command line.
+//! The `devkit` command line, which every app on the kit gets: [`run`].
 //!
 //! - [`up`]: `devkit up`, the gateway and the issuer on one origin behind a
 //!   tunnel. It uses [`bootstrap`] (what a fresh clone lacks), [`tunnel`]
@@ -9,6 +9,7 @@
 
 pub mod banner;
 pub mod bootstrap;
+mod cli;
 pub mod doctor;
 pub mod host;
 pub mod mint;
@@ -16,4 +17,5 @@ pub mod tunnel;
 pub mod up;
 pub mod verify;
 
+pub use cli::run;
 pub use gateway::tools::error_chain;

@@ -21,7 +21,7 @@ use std::{
 use anyhow::{Context, anyhow};
 use clap::Parser;
 use gateway::{
-    Config, Gateway,
+    App, Config, Gateway,
     config::{Issuer as IssuerUrl, Secret},
     pack::DomainPack,
 };
@@ -111,7 +111,7 @@ fn from_env<P: Parser>() -> anyhow::Result<P> {
 
 /// Runs until Ctrl-C (or SIGTERM), an error, or the tunnel dying. The
 /// tunnel is closed on every one of those paths.
-pub async fn run(args: UpArgs) -> anyhow::Result<()> {
+pub async fn run(args: UpArgs, app: App) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     tokio::spawn({
         let stop = stop.clone();
@@ -123,7 +123,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     });
     let mut tunnel = None;
     let started = tokio::select! {
-        started = start(&args, &mut tunnel) => Some(started),
+        started = start(&args, app, &mut tunnel) => Some(started),
         () = stop.cancelled() => None,
     };
     let outcome = match started {
@@ -212,8 +212,15 @@ impl Running {
     }
 }
 
-async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Result<Running> {
+async fn start(
+    args: &UpArgs,
+    app: App,
+    tunnel_slot: &mut Option<Tunnel>,
+) -> anyhow::Result<Running> {
     let mut config = from_env::<GatewayEnv>()?.config;
+    if config.app_dir.is_none() {
+        config.app_dir = Some(app.default_pack_dir());
+    }
     let issuer_config = from_env::<IssuerEnv>()?.config;
 
     let bind_to = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
@@ -238,7 +245,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
         }
     };
     // A broken pack should fail before a tunnel is opened for nothing.
-    DomainPack::load(&config.app_dir)?;
+    DomainPack::load(config.app_dir.as_deref().unwrap_or(Path::new(".")))?;
     let auth_disabled = args.auth_disabled || config.auth_disabled;
 
     let mut tunnel_note = None;
@@ -296,7 +303,7 @@ async fn start(args: &UpArgs, tunnel_slot: &mut Option<Tunnel>) -> anyhow::Resul
     config.metrics_addr = Some(metrics_addr);
     let settings = config.settle()?;
     let database = settings.database_url.redacted();
-    let gateway = Gateway::build(settings, gateway::App::data_pack()).await?;
+    let gateway = Gateway::build(settings, app).await?;
 
     let mut router = gateway.router.clone();
     if !auth_disabled {

@@ -26,6 +26,7 @@ type DomainFactory =
 pub struct App {
     domains: Vec<DomainFactory>,
     migrations: Option<AppMigrations>,
+    pack_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for App {
@@ -49,6 +50,7 @@ impl App {
         Self {
             domains: Vec::new(),
             migrations: None,
+            pack_dir: None,
         }
     }
 
@@ -80,6 +82,20 @@ impl App {
     pub fn migrations(mut self, migrations: AppMigrations) -> Self {
         self.migrations = Some(migrations);
         self
+    }
+
+    /// The app's own pack (name, rules, persona), used when `APP_DIR` is
+    /// not set: `App::new().pack(concat!(env!("CARGO_MANIFEST_DIR"), "/pack"))`.
+    pub fn pack(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.pack_dir = Some(dir.into());
+        self
+    }
+
+    /// The pack folder to use when `APP_DIR` names none.
+    pub fn default_pack_dir(&self) -> std::path::PathBuf {
+        self.pack_dir
+            .clone()
+            .unwrap_or_else(|| crate::config::DEFAULT_APP_DIR.into())
     }
 
     pub(crate) fn has_migrations(&self) -> Option<AppMigrations> {

@@ -7,6 +7,9 @@ use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use url::Url;
 
+/// The data-pack app's pack, when neither `APP_DIR` nor the app names one.
+pub const DEFAULT_APP_DIR: &str = "seed";
+
 /// Smallest accepted `SESSION_SIGNING_SECRET`, in bytes (HMAC-SHA256 key size).
 pub const MIN_SECRET_BYTES: usize = 32;
 
@@ -67,9 +70,9 @@ pub struct Config {
     #[arg(long, env = "SESSION_TTL", default_value = "30m", value_parser = parse_duration)]
     pub session_ttl: Duration,
 
-    /// The domain pack folder.
-    #[arg(long, env = "APP_DIR", default_value = "seed")]
-    pub app_dir: PathBuf,
+    /// The domain pack folder. Default: the app's own (`seed` for the data-pack app).
+    #[arg(long, env = "APP_DIR")]
+    pub app_dir: Option<PathBuf>,
 
     /// Largest saved state accepted, in bytes of JSON.
     #[arg(long, env = "MAX_STATE_BYTES", default_value_t = 64 * 1024)]
@@ -210,7 +213,9 @@ impl Config {
             auth,
             session_secret: secret,
             session_ttl: self.session_ttl,
-            app_dir: self.app_dir,
+            app_dir: self
+                .app_dir
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_APP_DIR)),
             max_state_bytes: self.max_state_bytes,
             request_timeout: self.request_timeout,
             metrics_addr: self.metrics_addr,
@@ -387,7 +392,7 @@ mod tests {
             auth_disabled: false,
             session_signing_secret: Some(Secret::new([7u8; 32])),
             session_ttl: Duration::from_secs(1800),
-            app_dir: "seed".into(),
+            app_dir: Some("seed".into()),
             max_state_bytes: 65536,
             request_timeout: Duration::from_secs(30),
             metrics_addr: None,

@@ -22,7 +22,9 @@ const MAX_REMINDER_CHARS: usize = 240;
 struct Manifest {
     name: String,
     item_noun: String,
-    items: String,
+    /// The catalog; an app whose records live in its own tables has none.
+    #[serde(default)]
+    items: Option<String>,
     rules: String,
     persona: String,
 }
@@ -112,10 +114,16 @@ impl DomainPack {
             Ok(dir.join(rel))
         };
 
-        let items_path = file(&manifest.items)?;
-        let items: Vec<Item> = serde_json::from_str(&read(&items_path)?)
-            .map_err(|e| fail(&items_path, e.to_string()))?;
-        let by_id = check_items(&items).map_err(|problem| fail(&items_path, problem))?;
+        let (items, by_id) = match &manifest.items {
+            Some(name) => {
+                let items_path = file(name)?;
+                let items: Vec<Item> = serde_json::from_str(&read(&items_path)?)
+                    .map_err(|e| fail(&items_path, e.to_string()))?;
+                let by_id = check_items(&items).map_err(|problem| fail(&items_path, problem))?;
+                (items, by_id)
+            }
+            None => (Vec::new(), HashMap::new()),
+        };
 
         let rules_path = file(&manifest.rules)?;
         let rules = read(&rules_path)?;

@@ -24,7 +24,7 @@ use rmcp::{
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-pub use db::{Backend, TestDb};
+pub use db::{Backend, TestDb, backends};
 pub use issuer::{Claims, TestIssuer};
 
 /// Everything logged by the gateway and the issuer (every level) and by
@@ -229,7 +229,7 @@ pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Con
         auth_disabled: options.auth_disabled,
         session_signing_secret: Some(Secret::new(options.session_secret.clone())),
         session_ttl: options.session_ttl,
-        app_dir: options.app_dir.clone(),
+        app_dir: Some(options.app_dir.clone()),
         max_state_bytes: options.max_state_bytes,
         request_timeout: options.request_timeout,
         metrics_addr: options.metrics_addr,
@@ -244,12 +244,58 @@ pub async fn spawn_app(options: AppOptions) -> TestApp {
 
 /// Spawns a gateway on an existing issuer and database (a second replica, a restart).
 pub async fn spawn_app_with(options: AppOptions, issuer: TestIssuer, db: TestDb) -> TestApp {
-    let app = Application::build(
-        config_for(&options, &issuer, &db),
-        gateway::App::data_pack(),
-    )
-    .await
-    .expect("gateway builds");
+    spawn(gateway::App::data_pack(), options, issuer, db).await
+}
+
+impl TestApp {
+    /// `app` in process, as `up` runs it: a stand-in issuer with real keys,
+    /// a fresh database on `backend`, the gateway on port 0. Its pack is
+    /// the app's own (`App::pack`), else the Reading Room's.
+    ///
+    /// ```no_run
+    /// # async fn doc(app: gateway::App) {
+    /// let app = e2e::TestApp::start(app, e2e::Backend::Sqlite).await;
+    /// let alice = app.sign_in("alice").await;
+    /// let answer = alice.call("domain_search", serde_json::json!({"query": "rust"})).await;
+    /// # }
+    /// ```
+    pub async fn start(app: gateway::App, backend: Backend) -> Self {
+        let mut options = AppOptions::on(backend);
+        options.app_dir = app.default_pack_dir();
+        if options.app_dir.is_relative() {
+            options.app_dir = workspace_dir().join(&options.app_dir);
+        }
+        let issuer = TestIssuer::start().await;
+        let db = TestDb::fresh(backend).await;
+        spawn(app, options, issuer, db).await
+    }
+
+    /// A signed-in user with a session: `call` fills in `session` itself.
+    pub async fn sign_in(&self, sub: &str) -> User {
+        let (client, session) = self.signed_in(sub).await;
+        User { client, session }
+    }
+}
+
+/// A person signed in to a [`TestApp`], with their session begun.
+#[derive(Debug)]
+pub struct User {
+    pub client: McpClient,
+    pub session: String,
+}
+
+impl User {
+    /// Calls `tool` with `arguments` plus this user's `session`.
+    pub async fn call(&self, tool: &str, mut arguments: Value) -> ToolReply {
+        arguments["session"] = Value::String(self.session.clone());
+        self.client.call(tool, arguments).await
+    }
+}
+
+async fn spawn(app: gateway::App, options: AppOptions, issuer: TestIssuer, db: TestDb) -> TestApp {
+    let app = Application::build(config_for(&options, &issuer, &db), app)
+        .await
+        .expect("gateway builds");
     let addr = app.local_addr();
     let metrics_addr = app.metrics_addr();
     let resource = app.gateway().settings.resource_url.to_string();

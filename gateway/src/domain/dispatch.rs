@@ -276,3 +276,101 @@ fn definition<S>(tool: &Registered<S>) -> Tool {
     tool_schema::for_the_wire(&mut definition);
     definition
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    use super::*;
+    use crate::domain::{NoArgs, Tx};
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct ForUser {
+        user_id: String,
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    struct Lenient {
+        id: String,
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct WithSession {
+        session: String,
+    }
+
+    #[derive(Debug, Serialize, JsonSchema)]
+    struct Done {
+        ok: bool,
+    }
+
+    const TITLE: &str = "A title";
+    const ABOUT: &str = "What it does.";
+
+    /// A domain of one tool: `case!(Name, tools => tools.query(…))`.
+    macro_rules! case {
+        ($name:ident, $tools:ident => $register:expr) => {
+            struct $name;
+            impl DomainTools for $name {
+                fn register($tools: &mut Tools<Self>) {
+                    $register;
+                }
+            }
+        };
+    }
+
+    case!(Identity, t => t.query("domain_for", TITLE, ABOUT,
+        |_: Arc<Identity>, _: Caller, a: ForUser| async move { Ok(Done { ok: !a.user_id.is_empty() }) }));
+    case!(LenientArgs, t => t.query("domain_lenient", TITLE, ABOUT,
+        |_: Arc<LenientArgs>, _: Caller, a: Lenient| async move { Ok(Done { ok: !a.id.is_empty() }) }));
+    case!(KitArgument, t => t.query("domain_session", TITLE, ABOUT,
+        |_: Arc<KitArgument>, _: Caller, a: WithSession| async move { Ok(Done { ok: !a.session.is_empty() }) }));
+    case!(NoPrefix, t => t.query("search", TITLE, ABOUT,
+        |_: Arc<NoPrefix>, _: Caller, _: NoArgs| async { Ok(Done { ok: true }) }));
+    case!(Clash, t => t.query("user_get_state", TITLE, ABOUT,
+        |_: Arc<Clash>, _: Caller, _: NoArgs| async { Ok(Done { ok: true }) }));
+    case!(ListResult, t => t.query("domain_list", TITLE, ABOUT,
+        |_: Arc<ListResult>, _: Caller, _: NoArgs| async { Ok(Vec::<Done>::new()) }));
+    case!(NoTitle, t => t.query("domain_untitled", " ", ABOUT,
+        |_: Arc<NoTitle>, _: Caller, _: NoArgs| async { Ok(Done { ok: true }) }));
+    case!(ActionWithoutDb, t => t.action("domain_act", TITLE, ABOUT,
+        |_: Arc<ActionWithoutDb>, _: Caller, _: NoArgs, _: Tx| async { Ok(Done { ok: true }) }));
+    case!(Fine, t => t.query("domain_fine", TITLE, ABOUT,
+        |_: Arc<Fine>, _: Caller, _: NoArgs| async { Ok(Done { ok: true }) }));
+
+    /// What the kit says of `state`'s tools at start: `accepted` or why not.
+    fn verdict<S: DomainTools>(state: S) -> String {
+        let mut domain = Domain::with_db(None);
+        let kit = ["user_get_state".to_owned(), "begin_session".to_owned()];
+        match domain.add(state, &kit) {
+            Ok(()) => "accepted".into(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_tool_that_breaks_a_rule_stops_the_app_and_says_which_and_why() {
+        for (verdict, expected) in [
+            (
+                verdict(Identity),
+                "`user_id` looks like the caller's identity",
+            ),
+            (verdict(LenientArgs), "deny_unknown_fields"),
+            (verdict(KitArgument), "`session` is the kit's argument"),
+            (verdict(NoPrefix), "`domain_…`"),
+            (verdict(Clash), "already taken"),
+            (verdict(ListResult), "must be a struct"),
+            (verdict(NoTitle), "give it a title"),
+            (verdict(ActionWithoutDb), "keep their outcomes"),
+        ] {
+            assert!(verdict.starts_with("domain tool `"), "{verdict}");
+            assert!(verdict.contains(expected), "{verdict} lacks {expected}");
+        }
+        assert_eq!(verdict(Fine), "accepted");
+    }
+}
