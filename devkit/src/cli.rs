@@ -4,7 +4,7 @@
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use gateway::{App, telemetry::LogFormat};
 
-use crate::{doctor, mint, up};
+use crate::{doctor, mint, new, up};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -25,6 +25,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Print an access token signed with the local issuer's key (stdout: the token only).
     MintToken(mint::MintArgs),
+    /// Make a new app from a template: a domain pack, or a crate on the kit with its own tests.
+    New(new::NewArgs),
 }
 
 /// Runs the command line for `app` and returns the process's exit code.
@@ -56,6 +58,7 @@ pub fn run(app: App) -> std::process::ExitCode {
         Err(e) => e.exit(),
     };
     let result = match cli.command {
+        Command::New(args) => new::new(&args).map(|made| println!("{}", made.next_steps())),
         Command::MintToken(args) => {
             mint::mint_token(&args, chrono::Utc::now().timestamp()).map(|t| println!("{t}"))
         }

@@ -6,6 +6,7 @@
 //! - [`doctor`]: `devkit doctor`, what is missing or wrong, one line each;
 //!   [`host`] checks what an AI host needs of the connector and its issuer.
 //! - [`mint`]: `devkit mint-token`, tokens signed with the issuer's persisted key.
+//! - [`new`]: `devkit new`, a new app from a template (a pack, or a crate).
 
 pub mod banner;
 pub mod bootstrap;
@@ -13,6 +14,7 @@ mod cli;
 pub mod doctor;
 pub mod host;
 pub mod mint;
+pub mod new;
 pub mod tunnel;
 pub mod up;
 pub mod verify;

@@ -157,6 +157,9 @@ pub struct SessionStart {
     pub persona: String,
     pub user: UserRecord,
     pub state: SavedState,
+    /// What the app adds for the start of a conversation, when it adds anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -201,6 +204,8 @@ pub enum ToolFailure {
     NotFound {
         noun: String,
         id: String,
+        /// Where real ids come from; `None`: `domain_search`.
+        hint: Option<String>,
     },
     Stale {
         expected: i64,
@@ -231,8 +236,9 @@ impl ToolFailure {
             Self::Identity => "SIGN_IN_UNAVAILABLE: the caller's identity could not be established, so this \
                 session cannot continue. Tell the person plainly; do not improvise."
                 .into(),
-            Self::NotFound { noun, id } => format!(
-                "NOT_FOUND: there is no {noun} with id `{id}`. Use domain_search to find real ids; never invent one."
+            Self::NotFound { noun, id, hint } => format!(
+                "NOT_FOUND: there is no {noun} with id `{id}`. {}; never invent one.",
+                hint.as_deref().unwrap_or("Use domain_search to find real ids")
             ),
             Self::Stale { expected, current } => format!(
                 "STALE_VERSION: nothing was saved, because the saved state is at version {current}, not \
@@ -401,6 +407,7 @@ impl Connector {
             .upsert_user(&who.subject, who.email.as_deref())
             .await?;
         let state = store.state(&who.subject).await?;
+        let app = self.state.domain.session_block(who).await?;
         let issued = self.state.sessions.issue(who, now_unix());
         Ok(Json(SessionStart {
             session: issued.token,
@@ -409,6 +416,7 @@ impl Connector {
             persona: self.state.pack.persona.clone(),
             user,
             state,
+            app,
         }))
     }
 

@@ -290,6 +290,13 @@ impl User {
         arguments["session"] = Value::String(self.session.clone());
         self.client.call(tool, arguments).await
     }
+
+    /// Calls the action `tool` with `arguments`, this user's `session` and
+    /// the idempotency key `key` (the same key again is a retry).
+    pub async fn act(&self, tool: &str, key: &str, mut arguments: Value) -> ToolReply {
+        arguments["idempotency_key"] = Value::String(key.to_owned());
+        self.call(tool, arguments).await
+    }
 }
 
 async fn spawn(app: gateway::App, options: AppOptions, issuer: TestIssuer, db: TestDb) -> TestApp {

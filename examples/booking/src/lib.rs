@@ -226,7 +226,10 @@ impl Booking {
             .bind(me.subject())
             .fetch_optional(&mut *db)
             .await?
-            .ok_or_else(|| DomainError::not_found("active booking", &args.booking_id))?;
+            .ok_or_else(|| {
+                DomainError::not_found("active booking", &args.booking_id)
+                    .hint("user_bookings lists your bookings")
+            })?;
         let (slot_id, seats): (String, i64) = (row.try_get("slot_id")?, row.try_get("seats")?);
         sqlx::query("UPDATE slots SET booked = booked - $2 WHERE id = $1")
             .bind(&slot_id)

@@ -176,8 +176,8 @@ async fn stored(
 fn refusal_to_json(error: &DomainError) -> Value {
     use super::Failure;
     match &error.0 {
-        Failure::NotFound { noun, id } => {
-            serde_json::json!({"not_found": {"noun": noun, "id": id}})
+        Failure::NotFound { noun, id, hint } => {
+            serde_json::json!({"not_found": {"noun": noun, "id": id, "hint": hint}})
         }
         Failure::Refused { code, message } => {
             serde_json::json!({"refused": {"code": code, "message": message}})
@@ -190,7 +190,11 @@ fn refusal_to_json(error: &DomainError) -> Value {
 fn refusal_from_json(value: &Value) -> DomainError {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
     if let Some(nf) = value.get("not_found") {
-        return DomainError::not_found(&text(&nf["noun"]), &text(&nf["id"]));
+        let error = DomainError::not_found(&text(&nf["noun"]), &text(&nf["id"]));
+        return match nf["hint"].as_str() {
+            Some(hint) => error.hint(hint),
+            None => error,
+        };
     }
     if let Some(refused) = value.get("refused") {
         return DomainError::refused(&text(&refused["code"]), text(&refused["message"]));

@@ -35,11 +35,15 @@ struct Entry {
     call: Call,
 }
 
+type Block = Arc<dyn Fn(Caller) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+
 /// Every domain tool of the app, checked and ready to serve.
 #[derive(Default)]
 pub(crate) struct Domain {
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
+    /// What the domains add to `begin_session`.
+    blocks: Vec<Block>,
     db: Option<AppDb>,
 }
 
@@ -62,6 +66,11 @@ impl Domain {
         let mut tools = Tools::<S>::new();
         S::register(&mut tools);
         let state = Arc::new(state);
+        for block in tools.session_blocks {
+            let state = state.clone();
+            self.blocks
+                .push(Arc::new(move |caller| block(state.clone(), caller)));
+        }
         let mut names: Vec<String> = taken.to_vec();
         names.extend(self.entries.iter().map(|e| e.definition.name.to_string()));
         for tool in tools.tools {
@@ -96,6 +105,29 @@ impl Domain {
             });
         }
         Ok(())
+    }
+
+    /// The fields the domains add to `begin_session` for `who`, if any.
+    pub(crate) async fn session_block(
+        &self,
+        who: &Identity,
+    ) -> Result<Option<JsonObject>, ToolFailure> {
+        if self.blocks.is_empty() {
+            return Ok(None);
+        }
+        let mut fields = JsonObject::new();
+        for block in &self.blocks {
+            match block(Caller::from_identity(who)).await.map_err(failure)? {
+                Value::Object(more) => fields.extend(more),
+                _ => {
+                    return Err(ToolFailure::Refused {
+                        code: "INTERNAL_ERROR".into(),
+                        message: "the app's begin_session fields are not an object".into(),
+                    });
+                }
+            }
+        }
+        Ok(Some(fields))
     }
 
     pub(crate) fn with_db(db: Option<AppDb>) -> Self {
@@ -214,7 +246,7 @@ fn failure(outcome: Outcome) -> ToolFailure {
             "the arguments do not fit the tool's input schema: {problem}"
         )),
         Outcome::Domain(DomainError(error)) => match error {
-            Failure::NotFound { noun, id } => ToolFailure::NotFound { noun, id },
+            Failure::NotFound { noun, id, hint } => ToolFailure::NotFound { noun, id, hint },
             Failure::Refused { code, message } => ToolFailure::Refused { code, message },
             Failure::Invalid(problem) => ToolFailure::BadInput(problem),
             Failure::Store(e) => ToolFailure::from(crate::store::StoreError::Database(e)),

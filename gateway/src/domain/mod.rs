@@ -102,8 +102,15 @@ pub struct DomainError(pub(crate) Failure);
 
 #[derive(Debug)]
 pub(crate) enum Failure {
-    NotFound { noun: String, id: String },
-    Refused { code: String, message: String },
+    NotFound {
+        noun: String,
+        id: String,
+        hint: Option<String>,
+    },
+    Refused {
+        code: String,
+        message: String,
+    },
     Invalid(String),
     Store(sqlx::Error),
 }
@@ -116,7 +123,17 @@ impl DomainError {
             noun: noun.to_owned(),
             // Echo at most a short prefix of what was asked for.
             id: id.chars().take(64).collect(),
+            hint: None,
         })
+    }
+
+    /// Says where real ids come from, for a `not_found` whose ids are not
+    /// `domain_search`'s: `.hint("user_orders lists your orders")`.
+    pub fn hint(mut self, where_ids_come_from: impl Into<String>) -> Self {
+        if let Failure::NotFound { hint, .. } = &mut self.0 {
+            *hint = Some(where_ids_come_from.into());
+        }
+        self
     }
 
     /// A refusal the domain decides (`SOLD_OUT`, `CLOSED`, …): `code` is
@@ -148,7 +165,7 @@ impl From<sqlx::Error> for DomainError {
 impl std::fmt::Display for DomainError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
-            Failure::NotFound { noun, id } => write!(f, "no {noun} with id `{id}`"),
+            Failure::NotFound { noun, id, .. } => write!(f, "no {noun} with id `{id}`"),
             Failure::Refused { code, message } => write!(f, "{code}: {message}"),
             Failure::Invalid(problem) => write!(f, "invalid argument: {problem}"),
             Failure::Store(e) => write!(f, "store: {e}"),

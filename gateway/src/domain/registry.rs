@@ -26,12 +26,12 @@ pub trait DomainTools: Send + Sync + Sized + 'static {
 #[serde(deny_unknown_fields)]
 pub struct NoArgs {}
 
-/// Argument names that look like the caller's identity. A tool that takes
-/// one is refused: who is calling comes from the verified [`Caller`] only.
-const IDENTITY_NAMES: [&str; 12] = [
+/// Argument names that claim to say who is calling. A tool that takes one
+/// is refused: who is calling comes from the verified [`Caller`] only.
+/// (`subject` and `user` are ordinary words in many domains, a ticket's
+/// subject say, so they are left to the author.)
+const IDENTITY_NAMES: [&str; 10] = [
     "sub",
-    "subject",
-    "user",
     "user_id",
     "userid",
     "userId",
@@ -110,9 +110,14 @@ pub(crate) struct Registered<S> {
     pub handler: Handler<S>,
 }
 
+/// What a domain adds to `begin_session`'s answer, erased.
+pub(crate) type SessionBlock<S> =
+    Arc<dyn Fn(Arc<S>, Caller) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+
 /// The tools of one domain, as registered: checked and served by the kit.
 pub struct Tools<S> {
     pub(crate) tools: Vec<Registered<S>>,
+    pub(crate) session_blocks: Vec<SessionBlock<S>>,
 }
 
 impl<S> std::fmt::Debug for Tools<S> {
@@ -125,7 +130,30 @@ impl<S> std::fmt::Debug for Tools<S> {
 
 impl<S: Send + Sync + 'static> Tools<S> {
     pub(crate) fn new() -> Self {
-        Self { tools: Vec::new() }
+        Self {
+            tools: Vec::new(),
+            session_blocks: Vec::new(),
+        }
+    }
+
+    /// Adds the fields of `block(state, caller)` (a struct) to what
+    /// `begin_session` answers, under `app`: what the model should know at
+    /// the start of every conversation (a learner's position, the open
+    /// tickets). A store error fails `begin_session` closed.
+    pub fn begin_session_adds<O, F, Fut>(&mut self, block: F)
+    where
+        O: Serialize + 'static,
+        F: Fn(Arc<S>, Caller) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, DomainError>> + Send + 'static,
+    {
+        let block = Arc::new(block);
+        self.session_blocks.push(Arc::new(move |state, caller| {
+            let block = block.clone();
+            Box::pin(async move {
+                let output = block(state, caller).await.map_err(Outcome::Domain)?;
+                to_value(&output)
+            })
+        }));
     }
 
     /// A tool that reads: `handler(state, caller, args)`.
