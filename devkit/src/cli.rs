@@ -21,6 +21,8 @@ struct Cli {
 enum Command {
     /// Start the app with sign-in on, behind a public tunnel, and print its connector URL.
     Up(up::UpArgs),
+    /// Serve the app alone, for production: a hosted issuer, your own TLS in front (docs/deploy.md).
+    Serve(Box<ServeArgs>),
     /// Check .env, the secret, the database, the pack, cloudflared, the port, the keys, and what hosts need.
     Doctor(doctor::DoctorArgs),
     /// Print an access token signed with the local issuer's key (stdout: the token only).
@@ -62,6 +64,7 @@ pub fn run(app: App) -> std::process::ExitCode {
         Command::MintToken(args) => {
             mint::mint_token(&args, chrono::Utc::now().timestamp()).map(|t| println!("{t}"))
         }
+        Command::Serve(args) => serve(args.config, app),
         Command::Up(args) => runtime().and_then(|rt| {
             // stdout carries the banner alone; logs go to stderr.
             let format = std::env::var("LOG_FORMAT")
@@ -97,6 +100,41 @@ pub fn run(app: App) -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `serve`'s settings: the gateway's, from flags and the environment.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: gateway::Config,
+}
+
+/// The app alone, as the `gateway` binary serves the data-pack app: the
+/// settings from the environment, logs and traces, until SIGTERM or Ctrl-C.
+fn serve(mut config: gateway::Config, app: App) -> anyhow::Result<()> {
+    if config.app_dir.is_none() {
+        config.app_dir = Some(app.default_pack_dir());
+    }
+    let format = std::env::var("LOG_FORMAT")
+        .unwrap_or_default()
+        .parse::<LogFormat>()
+        .map_err(anyhow::Error::msg)?;
+    // Made and dropped outside the runtime (its exporter client blocks).
+    let _traces = gateway::telemetry::init(format, "info,rmcp=warn", std::io::stdout)
+        .map_err(anyhow::Error::msg)?;
+    runtime()?.block_on(async {
+        let running = gateway::Application::build(config, app).await?;
+        let settings = &running.gateway().settings;
+        tracing::info!(
+            app = %running.gateway().pack_name,
+            connector_url = %settings.resource_url,
+            database = %settings.database_url,
+            listening = %running.local_addr(),
+            "gateway ready"
+        );
+        running.run_until_stopped(up::stop_signal()).await?;
+        Ok(())
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

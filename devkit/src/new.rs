@@ -66,6 +66,7 @@ const DOCS: &[File] = &[
 ];
 
 const BOOKING: &[File] = &[
+    ("build.rs", include_str!("../../examples/booking/build.rs")),
     (
         "src/lib.rs",
         include_str!("../../examples/booking/src/lib.rs"),
@@ -105,6 +106,7 @@ const BOOKING: &[File] = &[
 ];
 
 const SUPPORT: &[File] = &[
+    ("build.rs", include_str!("../../examples/support/build.rs")),
     (
         "src/lib.rs",
         include_str!("../../examples/support/src/lib.rs"),

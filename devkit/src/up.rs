@@ -152,7 +152,8 @@ pub async fn run(args: UpArgs, app: App) -> anyhow::Result<()> {
     outcome
 }
 
-async fn stop_signal() {
+/// Ctrl-C, or SIGTERM (what process managers and container runtimes send).
+pub async fn stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -539,3 +539,64 @@ fn new_crate_passes_its_tests(template: &str, tests: usize) {
         "{template}: {log}"
     );
 }
+
+/// `serve` runs the app alone, as production does (settings from the
+/// environment, no tunnel, no bundled issuer), and drains on SIGTERM.
+#[tokio::test]
+async fn serve_runs_the_app_alone_and_stops_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let folder = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devkit"))
+        .arg("serve")
+        .current_dir(folder.path())
+        .env("APP_DIR", workspace_dir().join("seed"))
+        .env("GATEWAY_ADDR", "127.0.0.1:0")
+        .env("AUTH_DISABLED", "1")
+        .env("SESSION_SIGNING_SECRET", "0123456789abcdef0123456789abcdef")
+        .env("DATABASE_URL", "sqlite://serve.db")
+        .env("RUST_LOG", "info")
+        .env("LOG_FORMAT", "json")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("devkit serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let ready = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let line: Value = serde_json::from_str(&line).ok()?;
+            (line["message"] == "gateway ready")
+                .then(|| line["listening"].as_str().map(str::to_owned))?
+        })
+        .expect("a `gateway ready` log line naming the address");
+    let answer: Value = reqwest::Client::new()
+        .post(format!("http://{ready}/mcp"))
+        .header("accept", "application/json, text/event-stream")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .send()
+        .await
+        .expect("the app answers")
+        .json()
+        .await
+        .expect("json");
+    let names: Vec<&str> = answer["result"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"domain_search") && names.contains(&"begin_session"),
+        "{names:?}"
+    );
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(
+        child.wait().expect("exits").success(),
+        "a graceful stop exits 0"
+    );
+}

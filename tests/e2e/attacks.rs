@@ -834,6 +834,20 @@ fn matrix() -> Vec<Attack> {
             raw_as_alice(|r| r.header("host", "evil.example").json(&tools_list())).await
         }),
         attack!(
+            "HTTP / JSON-RPC",
+            "a disallowed `Host` and a made-up token (refused before any token check)",
+            "403",
+            async {
+                let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+                post_raw(&app, |r| {
+                    r.header("host", "evil.example")
+                        .bearer_auth("not.a.token")
+                        .json(&tools_list())
+                })
+                .await
+            }
+        ),
+        attack!(
             "issuer",
             "PKCE downgrade to `plain`",
             "redirect error=invalid_request",

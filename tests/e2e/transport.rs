@@ -121,6 +121,15 @@ async fn host_and_origin_are_checked() {
         send("attacker.example", None).await.expect("send").status(),
         403
     );
+    // Refused before the token is read: no token, yet 403, not 401.
+    let tokenless = reqwest::Client::new()
+        .post(&app.url)
+        .header("host", "attacker.example")
+        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(tokenless.status(), 403);
     assert_eq!(
         send("room.example", Some("https://attacker.example"))
             .await

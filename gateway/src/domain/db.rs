@@ -207,9 +207,17 @@ impl Tx {
     }
 
     /// The connection the action writes through. An error once the action
-    /// has ended (a copy kept past it cannot write after the commit).
+    /// has ended (a copy kept past it cannot write after the commit), and
+    /// while another `conn()` is still held: one statement at a time, and a
+    /// second guard would otherwise wait for the first for ever.
     pub async fn conn(&self) -> Result<TxConnection<'_>, sqlx::Error> {
-        let guard = self.inner.lock().await;
+        let guard = self.inner.try_lock().map_err(|_| {
+            sqlx::Error::Protocol(
+                "the action's connection is already in use: drop the first `tx.conn()` \
+                 (or reuse it) before taking another"
+                    .into(),
+            )
+        })?;
         if guard.is_none() {
             return Err(sqlx::Error::Protocol(
                 "the action has ended; its transaction is closed".into(),

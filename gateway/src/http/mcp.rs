@@ -24,7 +24,10 @@ use rmcp::transport::streamable_http_server::{
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::auth::{Guard, require_identity};
+use super::{
+    auth::{Guard, require_identity},
+    origin::{Allowed, require_allowed},
+};
 use crate::{
     metrics::Metrics,
     telemetry::RequestSpan,
@@ -50,6 +53,7 @@ pub struct TransportOptions {
 
 pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions) -> Router {
     let (hosts, origins) = allow_lists(&options.resource_url);
+    let options_resource = options.resource_url.clone();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_sse_keep_alive(None)
@@ -70,10 +74,13 @@ pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions
         sse: service(false),
     };
     let metrics = state.metrics.clone();
+    let allowed = Arc::new(Allowed::for_resource(&options_resource));
+    // The last layer runs first: count, then Host/Origin, then the token.
     Router::new().route(
         "/mcp",
         post(handle)
             .route_layer(middleware::from_fn_with_state(guard, require_identity))
+            .route_layer(middleware::from_fn_with_state(allowed, require_allowed))
             .route_layer(middleware::from_fn_with_state(metrics, counted))
             .with_state(mcp),
     )

@@ -9,6 +9,7 @@ pub mod health;
 pub mod mcp;
 pub mod metadata;
 pub mod metrics;
+pub mod origin;
 pub mod serve;
 
 use std::{sync::Arc, time::Duration};

@@ -1,0 +1,156 @@
+//! Host and Origin, checked before anything else on `/mcp`.
+//!
+//! A request addressed to a host we are not (DNS rebinding), or sent by a
+//! web page from a foreign origin, is refused with 403 before its bearer
+//! token costs an RSA verification. Allowed: loopback (any port), and the
+//! public connector URL's host (and, for Origin, its scheme and port).
+//! rmcp checks the same lists again inside; this copy only moves the
+//! refusal to the front.
+
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use http::{HeaderMap, StatusCode, Uri, header};
+use url::Url;
+
+const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Who may address the connector.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    /// The public connector's scheme, host (lower-case, no brackets) and port.
+    public: Option<(String, String, u16)>,
+}
+
+impl Allowed {
+    pub fn for_resource(resource: &Url) -> Self {
+        let public = resource.host_str().map(|host| {
+            (
+                resource.scheme().to_owned(),
+                bare(host),
+                resource.port_or_known_default().unwrap_or(443),
+            )
+        });
+        Self { public }
+    }
+
+    /// `Err` with the reason when Host or Origin is not ours.
+    pub fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
+        let authority = match headers.get(header::HOST) {
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<http::uri::Authority>().ok()),
+            None => uri.authority().cloned(),
+        };
+        let Some(authority) = authority else {
+            return Err("Forbidden: Host header is not allowed");
+        };
+        let host = bare(authority.host());
+        let public_host = self.public.as_ref().map(|(_, h, _)| h.as_str());
+        if !LOOPBACK.contains(&host.as_str()) && Some(host.as_str()) != public_host {
+            return Err("Forbidden: Host header is not allowed");
+        }
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return Ok(());
+        };
+        let origin = origin
+            .to_str()
+            .ok()
+            .and_then(|o| Url::parse(o).ok())
+            .filter(|o| o.host_str().is_some())
+            .ok_or("Forbidden: Invalid Origin header")?;
+        let (scheme, host) = (origin.scheme(), bare(origin.host_str().unwrap_or_default()));
+        let port = origin.port_or_known_default();
+        let local = scheme == "http" && LOOPBACK.contains(&host.as_str());
+        let public = self
+            .public
+            .as_ref()
+            .is_some_and(|(s, h, p)| s == scheme && *h == host && Some(*p) == port);
+        if local || public {
+            Ok(())
+        } else {
+            Err("Forbidden: Origin header is not allowed")
+        }
+    }
+}
+
+fn bare(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
+}
+
+/// Middleware: a foreign Host or Origin is answered 403 here.
+pub async fn require_allowed(
+    State(allowed): State<std::sync::Arc<Allowed>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Err(reason) = allowed.check(request.uri(), request.headers()) {
+        tracing::warn!(reason, "request refused before its token was read");
+        return (StatusCode::FORBIDDEN, reason).into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(host: &str, origin: Option<&str>) -> Result<(), &'static str> {
+        let allowed = Allowed::for_resource(&Url::parse("https://room.example/mcp").expect("url"));
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, host.parse().expect("host"));
+        if let Some(origin) = origin {
+            headers.insert(header::ORIGIN, origin.parse().expect("origin"));
+        }
+        allowed.check(&Uri::from_static("/mcp"), &headers)
+    }
+
+    #[test]
+    fn loopback_and_the_public_host_pass_and_nothing_else() {
+        for ok in [
+            "room.example",
+            "ROOM.example:443",
+            "localhost:8000",
+            "127.0.0.1",
+            "[::1]:9",
+        ] {
+            assert!(check(ok, None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "evil.example",
+            "room.example.evil.example",
+            "127.0.0.2",
+            "localhost.evil",
+        ] {
+            assert!(check(bad, None).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn origins_must_be_loopback_http_or_the_public_origin_exactly() {
+        for ok in [
+            "http://localhost:6274",
+            "http://127.0.0.1:1",
+            "http://[::1]:3000",
+            "https://room.example",
+            "https://room.example:443",
+        ] {
+            assert!(check("room.example", Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [
+            "https://evil.example",
+            "http://room.example",
+            "https://room.example:8443",
+            "https://localhost:6274",
+            "null",
+            "not a url",
+        ] {
+            assert!(check("room.example", Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
