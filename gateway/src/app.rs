@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::{
-    catalog::Catalog,
+    catalog::{Catalog, Ratings},
     domain::{AppDb, AppMigrations, Domain, DomainTools, RegistryError},
     pack::DomainPack,
 };
@@ -60,9 +60,19 @@ impl App {
         Self::new().catalog()
     }
 
-    /// Serves the pack's items as `domain_search` and `domain_get_item`.
-    pub fn catalog(self) -> Self {
-        self.domain(|cx| Catalog::new(cx.pack.clone()))
+    /// Serves the pack's items as `domain_search` and `domain_get_item`,
+    /// and lets readers rate them (`domain_rate_item`, the average shown in
+    /// search) where actions can run: not behind a transaction-mode pooler.
+    pub fn catalog(mut self) -> Self {
+        self.domains.push(Box::new(|cx, domain, taken| {
+            let ratings = (!cx.db.behind_transaction_pooler()).then(|| cx.db.clone());
+            domain.add(Catalog::new(cx.pack.clone(), ratings.clone()), taken)?;
+            if ratings.is_some() {
+                domain.add(Ratings::new(cx.pack.clone()), taken)?;
+            }
+            Ok(())
+        }));
+        self
     }
 
     /// Adds a domain: `make` builds its state from the app's context.

@@ -1,13 +1,19 @@
-//! The data-pack app's domain: the pack's catalog, searched and opened,
-//! written on the same surface as any app's tools ([`crate::domain`]).
+//! The data-pack app's domain: the pack's catalog, searched, opened and
+//! rated, written on the same surface as any app's tools ([`crate::domain`]).
+//!
+//! Rating is an action (a real write other readers see: the average shows
+//! in search results). Behind a transaction-mode pooler, where actions
+//! cannot run, the catalog is served without ratings.
 
 use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use sqlx::Row;
+
 use crate::{
-    domain::{Caller, DomainError, DomainTools, Tools},
+    domain::{AppDb, Caller, DomainError, DomainTools, Tools, Tx},
     pack::{DomainPack, Hit, Item},
 };
 
@@ -15,16 +21,66 @@ const DEFAULT_SEARCH_LIMIT: usize = 5;
 const MAX_SEARCH_LIMIT: usize = 20;
 const MAX_QUERY_CHARS: usize = 500;
 
-/// `domain_search` and `domain_get_item` over a pack's items.
+/// `domain_search`, `domain_get_item` and `domain_rate_item` over a pack's items.
 #[derive(Debug)]
 pub struct Catalog {
     pack: Arc<DomainPack>,
+    /// Where ratings live; `None` behind a transaction-mode pooler.
+    ratings: Option<AppDb>,
 }
 
 impl Catalog {
+    /// The catalog; with `ratings`, search shows each match's rating.
+    pub fn new(pack: Arc<DomainPack>, ratings: Option<AppDb>) -> Self {
+        Self { pack, ratings }
+    }
+}
+
+/// `domain_rate_item`: a domain of its own, so it is registered only where
+/// actions can run (not behind a transaction-mode pooler).
+#[derive(Debug)]
+pub struct Ratings {
+    pack: Arc<DomainPack>,
+}
+
+impl Ratings {
     pub fn new(pack: Arc<DomainPack>) -> Self {
         Self { pack }
     }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateArgs {
+    /// The item's id, as `domain_search` returned it.
+    pub id: String,
+    /// 1 (poor) to 5 (excellent). Rating again replaces your earlier rating.
+    pub stars: i64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Rated {
+    pub id: String,
+    pub stars: i64,
+    /// Every reader's ratings of the item, yours included.
+    pub rating: Rating,
+}
+
+/// What readers think of an item.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Rating {
+    /// The mean of the readers' stars, to one decimal.
+    pub average: f64,
+    pub count: i64,
+}
+
+/// A search match with its rating, when it has one.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RatedHit {
+    #[serde(flatten)]
+    pub hit: Hit,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rating: Option<Rating>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -47,7 +103,7 @@ pub struct GetItemArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct SearchResult {
     pub query: String,
-    pub matches: Vec<Hit>,
+    pub matches: Vec<RatedHit>,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -76,9 +132,21 @@ impl Catalog {
                 )));
             }
         };
+        let hits = self.pack.search(query, limit);
+        let mut ratings = match &self.ratings {
+            Some(db) => ratings_of(db, &hits).await?,
+            None => Default::default(),
+        };
+        let matches = hits
+            .into_iter()
+            .map(|hit| RatedHit {
+                rating: ratings.remove(&hit.id),
+                hit,
+            })
+            .collect();
         Ok(SearchResult {
             query: query.to_owned(),
-            matches: self.pack.search(query, limit),
+            matches,
         })
     }
 
@@ -92,6 +160,87 @@ impl Catalog {
             None => Err(DomainError::not_found(&self.pack.item_noun, &args.id)),
         }
     }
+}
+
+impl Ratings {
+    async fn rate(
+        self: Arc<Self>,
+        me: Caller,
+        args: RateArgs,
+        tx: Tx,
+    ) -> Result<Rated, DomainError> {
+        let id = args.id.trim();
+        if self.pack.get(id).is_none() {
+            return Err(DomainError::not_found(&self.pack.item_noun, &args.id));
+        }
+        if !(1..=5).contains(&args.stars) {
+            return Err(DomainError::invalid(format!(
+                "`stars` is {}; it must be 1 to 5",
+                args.stars
+            )));
+        }
+        let mut db = tx.conn().await?;
+        sqlx::query(
+            "INSERT INTO catalog_ratings (item_id, user_id, stars, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (item_id, user_id) DO UPDATE SET stars = excluded.stars, updated_at = excluded.updated_at",
+        )
+        .bind(id)
+        .bind(me.subject())
+        .bind(args.stars)
+        .bind(chrono::Utc::now().to_rfc3339())
+        .execute(&mut *db)
+        .await?;
+        let row = sqlx::query(
+            "SELECT SUM(stars) AS total, COUNT(*) AS count FROM catalog_ratings WHERE item_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *db)
+        .await?;
+        Ok(Rated {
+            id: id.to_owned(),
+            stars: args.stars,
+            rating: rating(row.try_get("total")?, row.try_get("count")?),
+        })
+    }
+}
+
+/// The ratings of `hits`' items, by id, in one query.
+async fn ratings_of(
+    db: &AppDb,
+    hits: &[Hit],
+) -> Result<std::collections::HashMap<String, Rating>, DomainError> {
+    if hits.is_empty() {
+        return Ok(Default::default());
+    }
+    let marks: Vec<String> = (1..=hits.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT item_id, SUM(stars) AS total, COUNT(*) AS count FROM catalog_ratings \
+         WHERE item_id IN ({}) GROUP BY item_id",
+        marks.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for hit in hits {
+        query = query.bind(&hit.id);
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("item_id")?,
+                rating(row.try_get("total")?, row.try_get("count")?),
+            ))
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(DomainError::from)
+}
+
+fn rating(total: i64, count: i64) -> Rating {
+    let average = if count == 0 {
+        0.0
+    } else {
+        (total as f64 / count as f64 * 10.0).round() / 10.0
+    };
+    Rating { average, count }
 }
 
 impl DomainTools for Catalog {
@@ -108,5 +257,19 @@ impl DomainTools for Catalog {
             "Get one catalog item, with its full body, by the id domain_search returned (for example `a1`).",
             Self::get_item,
         );
+    }
+}
+
+impl DomainTools for Ratings {
+    fn register(tools: &mut Tools<Self>) {
+        tools
+            .action(
+                "domain_rate_item",
+                "Rate a catalog item",
+                "Rate an item 1 to 5 stars for the person; rating again replaces their earlier rating. \
+                 Every reader sees the average in search results. Only when the person asks to rate.",
+                Self::rate,
+            )
+            .additive();
     }
 }

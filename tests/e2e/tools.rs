@@ -3,20 +3,21 @@
 use e2e::{AppOptions, db::backends, spawn_app};
 use serde_json::json;
 
-const ALL_TOOLS: [&str; 8] = [
+const ALL_TOOLS: [&str; 9] = [
     "begin_session",
     "config_get_persona",
     "config_get_rules",
     "domain_get_item",
+    "domain_rate_item",
     "domain_search",
     "user_get_profile",
     "user_get_state",
     "user_save_state",
 ];
 
-/// Tools only, exactly the Reading Room's eight, each with a schema and a description.
+/// Tools only, exactly the Reading Room's nine, each with a schema and a description.
 #[tokio::test]
-async fn the_gateway_lists_exactly_the_eight_tools() {
+async fn the_gateway_lists_exactly_the_nine_tools() {
     let app = spawn_app(AppOptions::on(e2e::Backend::Sqlite)).await;
     let client = app.client(&app.token_for("alice")).await;
     assert_eq!(client.tool_names().await, ALL_TOOLS);
@@ -98,6 +99,7 @@ async fn every_gated_tool_refuses_a_bad_session() {
         let mut args = match *tool {
             "domain_search" => json!({"query": "history"}),
             "domain_get_item" => json!({"id": "a1"}),
+            "domain_rate_item" => json!({"id": "a1", "stars": 1, "idempotency_key": "k"}),
             "user_save_state" => json!({"state": {"k": 1}}),
             _ => json!({}),
         };
@@ -453,4 +455,91 @@ async fn a_session_whose_user_vanished_must_check_in_again() {
             .ok();
         assert_eq!(saved["version"], 1);
     }
+}
+
+/// The Reading Room's action: a reader rates an article, every reader sees
+/// the average in search, a retried rating counts once, and a second rating
+/// by the same reader replaces the first.
+#[tokio::test]
+async fn ratings_are_shared_counted_once_per_key_and_replaced_by_a_new_rating() {
+    for backend in e2e::backends() {
+        let app = e2e::TestApp::start(gateway::App::data_pack(), backend).await;
+        let (ada, bo, cy) = (
+            app.sign_in("ada").await,
+            app.sign_in("bo").await,
+            app.sign_in("cy").await,
+        );
+        let rate = json!({"id": "a1", "stars": 5});
+        let (first, retry) = tokio::join!(
+            ada.act("domain_rate_item", "r1", rate.clone()),
+            ada.act("domain_rate_item", "r1", rate.clone())
+        );
+        assert_eq!(
+            first.ok(),
+            retry.ok(),
+            "{backend:?}: a retry gets the first outcome"
+        );
+        bo.act("domain_rate_item", "r2", json!({"id": "a1", "stars": 2}))
+            .await
+            .ok();
+        // Bo changes his mind: his rating is replaced, not added.
+        let changed = bo
+            .act("domain_rate_item", "r3", json!({"id": "a1", "stars": 4}))
+            .await
+            .ok();
+        assert_eq!(
+            changed["rating"],
+            json!({"average": 4.5, "count": 2}),
+            "{backend:?}"
+        );
+        let found = cy
+            .call("domain_search", json!({"query": "a1", "limit": 20}))
+            .await
+            .ok();
+        let rated = found["matches"]
+            .as_array()
+            .and_then(|m| m.iter().find(|hit| hit["id"] == "a1"))
+            .cloned();
+        let title = app_title(&cy, "a1").await;
+        let by_title = cy
+            .call("domain_search", json!({"query": title, "limit": 20}))
+            .await
+            .ok();
+        let rated = rated.or_else(|| {
+            by_title["matches"]
+                .as_array()
+                .and_then(|m| m.iter().find(|hit| hit["id"] == "a1"))
+                .cloned()
+        });
+        let rated = rated.expect("a1 is found");
+        assert_eq!(
+            rated["rating"],
+            json!({"average": 4.5, "count": 2}),
+            "{backend:?}"
+        );
+
+        let refused = cy
+            .act("domain_rate_item", "r4", json!({"id": "a1", "stars": 9}))
+            .await;
+        assert!(
+            refused.text().starts_with("INVALID_ARGUMENT:"),
+            "{}",
+            refused.text()
+        );
+        let missing = cy
+            .act("domain_rate_item", "r5", json!({"id": "zz", "stars": 3}))
+            .await;
+        assert!(
+            missing.text().starts_with("NOT_FOUND:"),
+            "{}",
+            missing.text()
+        );
+    }
+}
+
+async fn app_title(user: &e2e::User, id: &str) -> String {
+    user.call("domain_get_item", json!({"id": id})).await.ok()["item"]["title"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }

@@ -17,6 +17,9 @@ fn arguments_for(tool: &str) -> Option<Value> {
         "begin_session" => json!({}),
         "domain_search" => json!({"session": "SESSION", "query": "reading habits"}),
         "domain_get_item" => json!({"session": "SESSION", "id": "a1"}),
+        "domain_rate_item" => {
+            json!({"session": "SESSION", "id": "a1", "stars": 4, "idempotency_key": "wire"})
+        }
         "user_save_state" => {
             json!({"session": "SESSION", "state": {"article": "a1", "notes": [1, "two", null]}})
         }
