@@ -12,6 +12,7 @@
 //!   every tool definition in the form strict hosts validate.
 //! - [`http`]: axum routes, the token gate, RFC 9728 metadata, probes.
 //! - [`telemetry`]: log setup (`RUST_LOG`, `LOG_FORMAT=text|json`).
+//! - `rmcp_edge`: every adjustment of rmcp's behaviour, in one place.
 //! - [`startup`]: `Gateway::build` and `Application::build`, used by everyone.
 
 pub mod app;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod identity;
 pub mod metrics;
 pub mod pack;
+mod rmcp_edge;
 pub mod session;
 pub mod startup;
 pub mod store;

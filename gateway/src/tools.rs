@@ -13,7 +13,7 @@ use http::request::Parts;
 use rmcp::{
     ErrorData, Json, RoleServer, ServerHandler,
     handler::server::{
-        common::Extension,
+        common::{AsRequestContext, FromContextPart},
         router::tool::ToolRouter,
         tool::{IntoCallToolResult, ToolCallContext},
         wrapper::Parameters,
@@ -93,6 +93,30 @@ pub(crate) fn kit_tool_names() -> Vec<String> {
         .into_iter()
         .map(|t| t.name.to_string())
         .collect()
+}
+
+/// The verified caller, as the kit's tools take it: what the token gate put
+/// in the request, and nothing a tool's arguments can say. Missing (a wiring
+/// fault) fails closed as `SIGN_IN_UNAVAILABLE`.
+#[derive(Debug)]
+pub(crate) struct Verified(Option<Identity>);
+
+impl Verified {
+    fn identity(&self) -> Result<&Identity, ToolFailure> {
+        self.0.as_ref().ok_or(ToolFailure::Identity)
+    }
+}
+
+impl<C: AsRequestContext> FromContextPart<C> for Verified {
+    fn from_context_part(context: &mut C) -> Result<Self, ErrorData> {
+        let identity = context
+            .as_request_context()
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<Identity>())
+            .cloned();
+        Ok(Self(identity))
+    }
 }
 
 /// The MCP server handler. Cheap to clone: the stateless transport makes one per request.
@@ -297,16 +321,9 @@ fn rfc3339(unix: i64) -> String {
 // ---- the tools ----------------------------------------------------------
 
 impl Connector {
-    fn identity(parts: &Parts) -> Result<&Identity, ToolFailure> {
-        parts
-            .extensions
-            .get::<Identity>()
-            .ok_or(ToolFailure::Identity)
-    }
-
     /// The session gate: the caller's own, unexpired, untampered session.
-    fn gate<'p>(&self, parts: &'p Parts, session: &str) -> Result<&'p Identity, ToolFailure> {
-        let who = Self::identity(parts)?;
+    fn gate<'w>(&self, who: &'w Verified, session: &str) -> Result<&'w Identity, ToolFailure> {
+        let who = who.identity()?;
         self.state
             .sessions
             .check(session, who, now_unix())
@@ -363,7 +380,7 @@ impl Connector {
         if let CallToolResponse::Complete(result) = &response
             && result.is_error == Some(true)
             && let Some(text) = result.content.first().and_then(ContentBlock::as_text)
-            && let Some(problem) = text.text.strip_prefix(RMCP_ARGUMENT_ERROR)
+            && let Some(problem) = crate::rmcp_edge::argument_problem(&text.text)
         {
             let failure = ToolFailure::BadInput(format!(
                 "the arguments do not fit the tool's input schema:{problem}"
@@ -398,10 +415,10 @@ impl Connector {
     )]
     async fn begin_session(
         &self,
-        Extension(parts): Extension<Parts>,
+        who: Verified,
         Parameters(_args): Parameters<BeginSessionArgs>,
     ) -> Result<Json<SessionStart>, ToolFailure> {
-        let who = Self::identity(&parts)?;
+        let who = who.identity()?;
         let store = &self.state.store;
         let user = store
             .upsert_user(&who.subject, who.email.as_deref())
@@ -432,10 +449,10 @@ impl Connector {
     )]
     async fn user_get_profile(
         &self,
-        Extension(parts): Extension<Parts>,
+        who: Verified,
         Parameters(args): Parameters<SessionArgs>,
     ) -> Result<Json<Gated<ProfileResult>>, ToolFailure> {
-        let who = self.gate(&parts, &args.session)?;
+        let who = self.gate(&who, &args.session)?;
         match self.state.store.user(&who.subject).await? {
             Some(user) => self.gated(ProfileResult { user }),
             // The session outlived the user's row (a reset store): check in again.
@@ -455,10 +472,10 @@ impl Connector {
     )]
     async fn user_get_state(
         &self,
-        Extension(parts): Extension<Parts>,
+        who: Verified,
         Parameters(args): Parameters<SessionArgs>,
     ) -> Result<Json<Gated<StateResult>>, ToolFailure> {
-        let who = self.gate(&parts, &args.session)?;
+        let who = self.gate(&who, &args.session)?;
         let saved = self.state.store.state(&who.subject).await?;
         self.gated(StateResult { saved })
     }
@@ -476,10 +493,10 @@ impl Connector {
     )]
     async fn user_save_state(
         &self,
-        Extension(parts): Extension<Parts>,
+        who: Verified,
         Parameters(args): Parameters<SaveStateArgs>,
     ) -> Result<Json<Gated<SaveResult>>, ToolFailure> {
-        let who = self.gate(&parts, &args.session)?;
+        let who = self.gate(&who, &args.session)?;
         // Serialised once: measured here, stored as is.
         let text =
             serde_json::to_string(&args.state).map_err(|e| ToolFailure::BadInput(e.to_string()))?;
@@ -526,10 +543,10 @@ impl Connector {
     )]
     async fn config_get_rules(
         &self,
-        Extension(parts): Extension<Parts>,
+        who: Verified,
         Parameters(args): Parameters<SessionArgs>,
     ) -> Result<Json<Gated<RulesResult>>, ToolFailure> {
-        self.gate(&parts, &args.session)?;
+        self.gate(&who, &args.session)?;
         self.gated(RulesResult {
             rules: self.state.pack.rules.clone(),
         })
@@ -547,10 +564,10 @@ impl Connector {
     )]
     async fn config_get_persona(
         &self,
-        Extension(parts): Extension<Parts>,
+        who: Verified,
         Parameters(args): Parameters<SessionArgs>,
     ) -> Result<Json<Gated<PersonaResult>>, ToolFailure> {
-        self.gate(&parts, &args.session)?;
+        self.gate(&who, &args.session)?;
         self.gated(PersonaResult {
             persona: self.state.pack.persona.clone(),
         })
@@ -568,10 +585,6 @@ const PROTOCOL_VERSIONS: &[ProtocolVersion] = &[
 /// changes only when the app is redeployed, so a few minutes of caching
 /// saves round trips without leaving a host on an old list for long.
 const TOOL_LIST_TTL_MS: u64 = 5 * 60 * 1000;
-
-/// rmcp answers arguments that do not fit a tool's schema (an unknown
-/// `sub`, a number for an id) with a tool error of its own wording.
-const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters:";
 
 /// The span of one tool call: a child of its MCP request's span, or of the
 /// trace a `traceparent` in the call's `_meta` names (2026-07-28). It holds

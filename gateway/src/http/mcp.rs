@@ -15,7 +15,7 @@ use axum::{
     routing::post,
 };
 use http::{
-    HeaderValue, StatusCode,
+    StatusCode,
     header::{ACCEPT, CONTENT_TYPE},
 };
 use rmcp::transport::streamable_http_server::{
@@ -30,6 +30,7 @@ use super::{
 };
 use crate::{
     metrics::Metrics,
+    rmcp_edge,
     telemetry::RequestSpan,
     tools::{AppState, Connector},
 };
@@ -110,30 +111,20 @@ async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
 }
 
 async fn answer(mcp: Mcp, mut request: Request) -> Response {
-    let service = if wants_sse_only(request.headers().get_all(ACCEPT).iter()) {
+    let service = if rmcp_edge::wants_sse_only(request.headers().get_all(ACCEPT).iter()) {
         &mcp.sse
     } else {
         &mcp.json
     };
-    request.headers_mut().insert(
-        ACCEPT,
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
-    let sent_json = is_json(request.headers().get(CONTENT_TYPE));
+    request
+        .headers_mut()
+        .insert(ACCEPT, rmcp_edge::accept_both());
+    let sent_json = rmcp_edge::is_json(request.headers().get(CONTENT_TYPE));
     let response = service.handle(request).await.map(Body::new).into_response();
-    // rmcp answers a JSON body it cannot parse with 415, as if the media type
-    // were wrong; it was not, so say what was: a JSON-RPC parse error.
-    if sent_json && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+    if rmcp_edge::is_unparsable_json(sent_json, response.status()) {
         return parse_error();
     }
     response
-}
-
-fn is_json(content_type: Option<&HeaderValue>) -> bool {
-    content_type
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 /// JSON-RPC 2.0 §5.1: -32700, with no id (none could be read).
@@ -148,33 +139,6 @@ fn parse_error() -> Response {
         },
     });
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-}
-
-/// True when the client accepts an event stream but not JSON.
-fn wants_sse_only<'a>(values: impl Iterator<Item = &'a HeaderValue>) -> bool {
-    let (mut json, mut sse) = (false, false);
-    for range in values
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-    {
-        let mut parts = range.split(';');
-        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        let refused = parts.any(|p| {
-            p.trim()
-                .strip_prefix("q=")
-                .and_then(|q| q.trim().parse::<f32>().ok())
-                .is_some_and(|q| q <= 0.0)
-        });
-        if refused {
-            continue;
-        }
-        match essence.as_str() {
-            "application/json" | "application/*" | "*/*" => json = true,
-            "text/event-stream" => sse = true,
-            _ => {}
-        }
-    }
-    sse && !json
 }
 
 /// Loopback plus the public connector host: DNS rebinding is refused, the tunnel is not.
@@ -207,24 +171,6 @@ fn allow_lists(resource: &Url) -> (Vec<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sse_only(values: &[&str]) -> bool {
-        let values: Vec<HeaderValue> = values
-            .iter()
-            .map(|v| HeaderValue::from_str(v).expect("v"))
-            .collect();
-        wants_sse_only(values.iter())
-    }
-
-    #[test]
-    fn accept_headers_choose_the_response_form() {
-        assert!(sse_only(&["text/event-stream"]));
-        assert!(sse_only(&["text/event-stream, application/json;q=0"]));
-        assert!(!sse_only(&["application/json, text/event-stream"]));
-        assert!(!sse_only(&["*/*"]));
-        assert!(!sse_only(&[]));
-        assert!(!sse_only(&["application/json"]));
-    }
 
     #[test]
     fn the_public_host_joins_loopback() {
