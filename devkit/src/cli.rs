@@ -132,7 +132,9 @@ fn serve(mut config: gateway::Config, app: App) -> anyhow::Result<()> {
             listening = %running.local_addr(),
             "gateway ready"
         );
-        running.run_until_stopped(up::stop_signal()).await?;
+        running
+            .run_until_stopped(gateway::startup::stop_signal())
+            .await?;
         Ok(())
     })
 }

@@ -116,7 +116,7 @@ pub async fn run(args: UpArgs, app: App) -> anyhow::Result<()> {
     tokio::spawn({
         let stop = stop.clone();
         async move {
-            stop_signal().await;
+            gateway::startup::stop_signal().await;
             stop.cancel();
             say!("\nStopping.");
         }
@@ -150,22 +150,6 @@ pub async fn run(args: UpArgs, app: App) -> anyhow::Result<()> {
         tunnel.close().await;
     }
     outcome
-}
-
-/// Ctrl-C, or SIGTERM (what process managers and container runtimes send).
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn tunnel_exit(tunnel: &mut Option<Tunnel>) -> String {

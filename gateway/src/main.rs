@@ -68,25 +68,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "gateway ready"
     );
     app.run_until_stopped(async {
-        stop_signal().await;
+        gateway::startup::stop_signal().await;
         tracing::info!("shutting down");
     })
     .await?;
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM (what process managers and container runtimes send).
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

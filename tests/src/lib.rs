@@ -66,6 +66,24 @@ impl std::io::Write for LogWriter {
     }
 }
 
+/// Whether this process runs as root (then server binaries that refuse
+/// root, Postgres and PgBouncer, are run as `postgres`).
+pub fn running_as_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// A loopback port free right now, for a child process to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// The workspace root, for the shipped packs.
 pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

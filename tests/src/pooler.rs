@@ -45,7 +45,7 @@ impl PgBouncer {
             dir.path().join("pgbouncer.log"),
         );
         let log_file = std::fs::File::create(&log).expect("create pgbouncer.log");
-        let port = free_port();
+        let port = crate::free_port();
         // Stock settings otherwise: no `ignore_startup_parameters`, LIFO
         // server reuse (`server_round_robin = 0`), no prepared-statement
         // tracking (1.18 has none). A client waits for a server 15 s at
@@ -72,7 +72,7 @@ impl PgBouncer {
         let mut command = Command::new(binary());
         // PgBouncer refuses to run as root: as root, it switches to
         // `postgres` itself (`-u`), so the child stays the one to kill.
-        if running_as_root() {
+        if crate::running_as_root() {
             let status = Command::new("chown")
                 .args(["-R", "postgres"])
                 .arg(dir.path())
@@ -172,19 +172,4 @@ fn binary() -> PathBuf {
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }

@@ -69,12 +69,12 @@ impl TlsPostgres {
         let ca_file = dir.path().join("ca.pem");
         std::fs::write(&ca_file, &certificates.ca_pem).expect("write CA");
         // Postgres refuses to run as root: as root, run it as `postgres`.
-        let as_postgres = running_as_root();
+        let as_postgres = crate::running_as_root();
         if as_postgres {
             run(Command::new("chown").arg("postgres").arg(dir.path()));
         }
         let cluster = Self {
-            port: free_port(),
+            port: crate::free_port(),
             ca_file,
             bin,
             data,
@@ -163,21 +163,6 @@ fn postgres_bin_dir() -> PathBuf {
         .pop()
         .expect("an initdb under /usr/lib/postgresql/*/bin")
         .1
-}
-
-fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 fn restrict(path: &Path) {
