@@ -636,9 +636,12 @@ impl ServerHandler for Connector {
     ) -> Result<CallToolResponse, ErrorData> {
         let started = std::time::Instant::now();
         // Only registered names become a label: a caller cannot grow the metrics.
-        let tool = match self.get_tool(&request.name) {
-            Some(tool) => tool.name.to_string(),
-            None => "unknown".into(),
+        let known = self.state.tools.get(&request.name).is_some()
+            || self.state.domain.get(&request.name).is_some();
+        let tool = if known {
+            request.name.to_string()
+        } else {
+            "unknown".into()
         };
         let span = tool_span(&tool, &context);
         let response =

@@ -53,8 +53,9 @@ pub struct TransportOptions {
 }
 
 pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions) -> Router {
-    let (hosts, origins) = allow_lists(&options.resource_url);
-    let options_resource = options.resource_url.clone();
+    // One allow-list: checked first by `origin.rs`, and again by rmcp.
+    let allowed = Arc::new(Allowed::for_resource(&options.resource_url));
+    let (hosts, origins) = allowed.rmcp_lists();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_sse_keep_alive(None)
@@ -75,7 +76,6 @@ pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions
         sse: service(false),
     };
     let metrics = state.metrics.clone();
-    let allowed = Arc::new(Allowed::for_resource(&options_resource));
     // The last layer runs first: count, then Host/Origin, then the token.
     Router::new().route(
         "/mcp",
@@ -139,53 +139,4 @@ fn parse_error() -> Response {
         },
     });
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
-}
-
-/// Loopback plus the public connector host: DNS rebinding is refused, the tunnel is not.
-fn allow_lists(resource: &Url) -> (Vec<String>, Vec<String>) {
-    let mut hosts = vec![
-        "localhost".to_owned(),
-        "127.0.0.1".to_owned(),
-        "::1".to_owned(),
-    ];
-    let mut origins = vec![
-        "http://localhost:*".to_owned(),
-        "http://127.0.0.1:*".to_owned(),
-        "http://[::1]:*".to_owned(),
-    ];
-    if let Some(host) = resource.host_str() {
-        let bare = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        if !hosts.contains(&bare) {
-            hosts.push(bare);
-        }
-        // An explicit port: rmcp reads a port-less entry as "any port".
-        let port = resource.port_or_known_default().unwrap_or(443);
-        origins.push(format!("{}://{host}:{port}", resource.scheme()));
-    }
-    (hosts, origins)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_public_host_joins_loopback() {
-        let url = Url::parse("https://abc.trycloudflare.com/mcp").expect("url");
-        let (hosts, origins) = allow_lists(&url);
-        assert!(hosts.contains(&"abc.trycloudflare.com".to_owned()));
-        assert!(
-            origins.contains(&"https://abc.trycloudflare.com:443".to_owned()),
-            "{origins:?}"
-        );
-        let local = Url::parse("http://127.0.0.1:8000/mcp").expect("url");
-        let (_, origins) = allow_lists(&local);
-        assert!(
-            origins.contains(&"http://127.0.0.1:8000".to_owned()),
-            "{origins:?}"
-        );
-    }
 }

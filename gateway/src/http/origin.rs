@@ -36,6 +36,30 @@ impl Allowed {
         Self { public }
     }
 
+    /// The same lists in rmcp's form (hosts; origins with `*` for any
+    /// port), for its own check inside the service.
+    pub fn rmcp_lists(&self) -> (Vec<String>, Vec<String>) {
+        let mut hosts: Vec<String> = LOOPBACK.iter().map(|h| (*h).to_owned()).collect();
+        let mut origins = vec![
+            "http://localhost:*".to_owned(),
+            "http://127.0.0.1:*".to_owned(),
+            "http://[::1]:*".to_owned(),
+        ];
+        if let Some((scheme, host, port)) = &self.public {
+            if !hosts.contains(host) {
+                hosts.push(host.clone());
+            }
+            // An explicit port: rmcp reads a port-less entry as "any port".
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
+            origins.push(format!("{scheme}://{host}:{port}"));
+        }
+        (hosts, origins)
+    }
+
     /// `Err` with the reason when Host or Origin is not ours.
     pub fn check(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), &'static str> {
         let authority = match headers.get(header::HOST) {
@@ -108,6 +132,23 @@ mod tests {
             headers.insert(header::ORIGIN, origin.parse().expect("origin"));
         }
         allowed.check(&Uri::from_static("/mcp"), &headers)
+    }
+
+    #[test]
+    fn the_public_host_joins_loopback() {
+        let url = Url::parse("https://abc.trycloudflare.com/mcp").expect("url");
+        let (hosts, origins) = Allowed::for_resource(&url).rmcp_lists();
+        assert!(hosts.contains(&"abc.trycloudflare.com".to_owned()));
+        assert!(
+            origins.contains(&"https://abc.trycloudflare.com:443".to_owned()),
+            "{origins:?}"
+        );
+        let local = Url::parse("http://127.0.0.1:8000/mcp").expect("url");
+        let (_, origins) = Allowed::for_resource(&local).rmcp_lists();
+        assert!(
+            origins.contains(&"http://127.0.0.1:8000".to_owned()),
+            "{origins:?}"
+        );
     }
 
     #[test]
