@@ -78,11 +78,11 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct RunArgs {
     /// Measuring window per scenario: 10s, 30s, 1m.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = kit_serve::parse_duration)]
     duration: Duration,
 
     /// Warm-up before each measuring window (not counted).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = kit_serve::parse_duration)]
     warmup: Duration,
 
     /// A quick run for CI: 0.3 s warm-up and 1 s measured per scenario.
@@ -104,7 +104,7 @@ struct RunArgs {
 
     /// Instead of the benchmark: steady load for this long (2m, 1h), failing
     /// on any error or on memory that keeps growing. Writes soak.md and soak.json.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = kit_serve::parse_duration)]
     soak: Option<Duration>,
 }
 
@@ -136,11 +136,6 @@ impl RunArgs {
             .ok()
             .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://")))
     }
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration like 10s or 1m: {e}"))
 }
 
 #[tokio::main]

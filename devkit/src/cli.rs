@@ -2,9 +2,13 @@
 //! `main` is `devkit::run(app)`; the `devkit` binary is the data-pack app's.
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use gateway::{App, telemetry::LogFormat};
+use gateway::App;
+use kit_serve::telemetry::LogFormat;
 
 use crate::{doctor, mint, new, up};
+
+/// The name traces carry: one process serving the gateway and its issuer.
+const SERVICE: &str = "connector-devkit";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,16 +68,17 @@ pub fn run(app: App) -> std::process::ExitCode {
         Command::MintToken(args) => {
             mint::mint_token(&args, chrono::Utc::now().timestamp()).map(|t| println!("{t}"))
         }
-        Command::Serve(args) => serve(args.config, app),
+        Command::Serve(args) => gateway::run_alone(args.config, app),
         Command::Up(args) => runtime().and_then(|rt| {
             // stdout carries the banner alone; logs go to stderr.
-            let format = std::env::var("LOG_FORMAT")
-                .unwrap_or_default()
-                .parse::<LogFormat>()
-                .map_err(anyhow::Error::msg)?;
-            let _traces =
-                gateway::telemetry::init(format, "info,rmcp=warn,sqlx=warn", std::io::stderr)
-                    .map_err(anyhow::Error::msg)?;
+            let format = LogFormat::from_env().map_err(anyhow::Error::msg)?;
+            let _traces = kit_serve::telemetry::init(
+                SERVICE,
+                format,
+                "info,rmcp=warn,sqlx=warn",
+                std::io::stderr,
+            )
+            .map_err(anyhow::Error::msg)?;
             rt.block_on(up::run(args, app))
         }),
         Command::Doctor(args) => runtime().and_then(|rt| {
@@ -107,36 +112,6 @@ pub fn run(app: App) -> std::process::ExitCode {
 struct ServeArgs {
     #[command(flatten)]
     config: gateway::Config,
-}
-
-/// The app alone, as the `gateway` binary serves the data-pack app: the
-/// settings from the environment, logs and traces, until SIGTERM or Ctrl-C.
-fn serve(mut config: gateway::Config, app: App) -> anyhow::Result<()> {
-    if config.app_dir.is_none() {
-        config.app_dir = Some(app.default_pack_dir());
-    }
-    let format = std::env::var("LOG_FORMAT")
-        .unwrap_or_default()
-        .parse::<LogFormat>()
-        .map_err(anyhow::Error::msg)?;
-    // Made and dropped outside the runtime (its exporter client blocks).
-    let _traces = gateway::telemetry::init(format, "info,rmcp=warn", std::io::stdout)
-        .map_err(anyhow::Error::msg)?;
-    runtime()?.block_on(async {
-        let running = gateway::Application::build(config, app).await?;
-        let settings = &running.gateway().settings;
-        tracing::info!(
-            app = %running.gateway().pack_name,
-            connector_url = %settings.resource_url,
-            database = %settings.database_url,
-            listening = %running.local_addr(),
-            "gateway ready"
-        );
-        running
-            .run_until_stopped(gateway::startup::stop_signal())
-            .await?;
-        Ok(())
-    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,23 +1,25 @@
 //! The `devkit` command line, which every app on the kit gets: [`run`].
 //!
-//! - [`up`]: `devkit up`, the gateway and the issuer on one origin behind a
-//!   tunnel. It uses [`bootstrap`] (what a fresh clone lacks), [`tunnel`]
-//!   (cloudflared), [`verify`] (the check from outside) and [`banner`].
-//! - [`doctor`]: `devkit doctor`, what is missing or wrong, one line each;
-//!   [`host`] checks what an AI host needs of the connector and its issuer.
-//! - [`mint`]: `devkit mint-token`, tokens signed with the issuer's persisted key.
-//! - [`new`]: `devkit new`, a new app from a template (a pack, or a crate).
+//! - `up`: `devkit up`, the gateway and the issuer on one origin behind a
+//!   tunnel. It uses `bootstrap` (what a fresh clone lacks), `tunnel`
+//!   (cloudflared), `site` (both configurations from one origin), `verify`
+//!   (the check from outside) and `banner`.
+//! - `doctor`: `devkit doctor`, what is missing or wrong, one line each;
+//!   `host` checks what an AI host needs of the connector and its issuer.
+//! - `mint`: `devkit mint-token`, tokens signed with the issuer's persisted key.
+//! - `new`: `devkit new`, a new app from a template (a pack, or a crate).
 
-pub mod banner;
-pub mod bootstrap;
+mod banner;
+mod bootstrap;
 mod cli;
-pub mod doctor;
-pub mod host;
-pub mod mint;
-pub mod new;
-pub mod tunnel;
-pub mod up;
-pub mod verify;
+mod doctor;
+mod host;
+mod mint;
+mod new;
+mod site;
+mod tunnel;
+mod up;
+mod verify;
 
 pub use cli::run;
-pub use gateway::tools::error_chain;
+pub(crate) use kit_serve::error_chain;

@@ -37,7 +37,7 @@ pub struct MintArgs {
     pub scope: String,
 
     /// Lifetime: 90s, 10m, 2h.
-    #[arg(long, default_value = "10m", value_parser = parse_lifetime, conflicts_with = "expired")]
+    #[arg(long, default_value = "10m", value_parser = kit_serve::parse_duration, conflicts_with = "expired")]
     pub expires_in: Duration,
 
     /// Mint a token that expired an hour ago.
@@ -51,11 +51,6 @@ pub struct MintArgs {
     /// The issuer's state folder (where its signing key lives).
     #[arg(long, env = "ISSUER_STATE_DIR", default_value = ".devkit/issuer")]
     pub state_dir: PathBuf,
-}
-
-fn parse_lifetime(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration like 90s, 10m or 2h: {e}"))
 }
 
 /// The signed token.

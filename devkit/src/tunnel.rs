@@ -130,10 +130,6 @@ impl Tunnel {
         &self.public_url
     }
 
-    pub fn pid(&self) -> Option<u32> {
-        self.child.id()
-    }
-
     /// Resolves when cloudflared exits on its own, saying how and why.
     pub async fn exited(&mut self) -> String {
         let status = match self.child.wait().await {

@@ -20,19 +20,15 @@ use std::{
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use gateway::{
-    App, Config, Gateway,
-    config::{Issuer as IssuerUrl, Secret},
-    pack::DomainPack,
-};
+use gateway::{App, Config, Gateway, config::Secret, pack::DomainPack};
 use mock_issuer::{config::IssuerConfig, issuer::Issuer, passcode::Passcode};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use crate::{
     banner::Banner,
     bootstrap::{self, WORK_DIR},
+    site::{GatewayChoices, Site},
     tunnel::{INSTALL_HELP, Tunnel, TunnelError, TunnelOptions},
     verify,
 };
@@ -73,7 +69,7 @@ pub struct UpArgs {
     pub open_signin: bool,
 
     /// How long to wait for the tunnel's URL, and then for it to answer.
-    #[arg(long, default_value = "60s", value_parser = gateway::config::parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = kit_serve::parse_duration)]
     pub tunnel_timeout: Duration,
 
     /// The cloudflared executable.
@@ -116,7 +112,7 @@ pub async fn run(args: UpArgs, app: App) -> anyhow::Result<()> {
     tokio::spawn({
         let stop = stop.clone();
         async move {
-            gateway::startup::stop_signal().await;
+            kit_serve::stop_signal().await;
             stop.cancel();
             say!("\nStopping.");
         }
@@ -202,11 +198,12 @@ async fn start(
     app: App,
     tunnel_slot: &mut Option<Tunnel>,
 ) -> anyhow::Result<Running> {
-    let mut config = from_env::<GatewayEnv>()?.config;
-    if config.app_dir.is_none() {
-        config.app_dir = Some(app.default_pack_dir());
-    }
-    let issuer_config = from_env::<IssuerEnv>()?.config;
+    let env = from_env::<GatewayEnv>()?.config;
+    let issuer_env = from_env::<IssuerEnv>()?.config;
+    let app_dir = env
+        .app_dir
+        .clone()
+        .unwrap_or_else(|| app.default_pack_dir());
 
     let bind_to = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let listener = TcpListener::bind(bind_to).await.map_err(|e| match e.kind() {
@@ -217,12 +214,11 @@ async fn start(
         _ => anyhow!("cannot listen on {bind_to}: {e}"),
     })?;
     let addr = listener.local_addr()?;
-    let local_origin = Url::parse(&format!("http://{addr}/"))?;
 
     bootstrap::ensure_work_dir(Path::new(WORK_DIR))
         .with_context(|| format!("cannot create {WORK_DIR}/"))?;
-    let secret = match config.session_signing_secret.take() {
-        Some(secret) if !secret.is_empty() => secret,
+    let secret = match &env.session_signing_secret {
+        Some(secret) if !secret.is_empty() => secret.clone(),
         _ => {
             let secret = bootstrap::write_new_secret(Path::new(".env"))?;
             say!("Made a session signing secret and saved it in .env.");
@@ -230,8 +226,8 @@ async fn start(
         }
     };
     // A broken pack should fail before a tunnel is opened for nothing.
-    DomainPack::load(config.app_dir.as_deref().unwrap_or(Path::new(".")))?;
-    let auth_disabled = args.auth_disabled || config.auth_disabled;
+    DomainPack::load(&app_dir)?;
+    let auth_disabled = args.auth_disabled || env.auth_disabled;
 
     let mut tunnel_note = None;
     if !args.no_tunnel {
@@ -257,59 +253,48 @@ async fn start(
         }
     }
     let tunnelled = tunnel_slot.is_some();
-    let origin = tunnel_slot
-        .as_ref()
-        .map_or(local_origin.clone(), |t| t.public_url().clone());
-    let issuer_id = origin.as_str().trim_end_matches('/').to_owned();
-    let connector = origin.join("mcp")?;
-    let local_connector = local_origin.join("mcp")?;
+    let site = Site::new(addr, tunnel_slot.as_ref().map(Tunnel::public_url))?;
+    let connector = site.connector();
     let passcode = (tunnelled && !auth_disabled && !args.open_signin).then(Passcode::generate);
 
-    config.addr = addr;
-    config.resource_url = Some(connector.clone());
-    config.auth_disabled = auth_disabled;
-    config.auth_issuer = Some(issuer_id.parse::<IssuerUrl>().map_err(|e| anyhow!("{e}"))?);
-    // The issuer is in this process: fetch its keys on loopback, not through the tunnel.
-    config.auth_jwks_url = Some(local_origin.join(".well-known/jwks.json")?);
-    config.auth_audience = Some(connector.to_string());
-    // Hosts are told to ask for what the bundled issuer grants, refresh included.
-    config.auth_scopes = mock_issuer::issuer::SCOPES.map(str::to_owned).to_vec();
-    config.session_signing_secret = Some(secret);
     // `/metrics` never shares the tunnelled port: it gets a listener of its
     // own, on loopback unless METRICS_ADDR says where.
-    let metrics_listener = tokio::net::TcpListener::bind(
-        config
-            .metrics_addr
-            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 0))),
+    let metrics_listener = TcpListener::bind(
+        env.metrics_addr
+            .unwrap_or_else(|| SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
     )
     .await
     .context("cannot listen for /metrics (METRICS_ADDR)")?;
     let metrics_addr = metrics_listener.local_addr()?;
-    config.metrics_addr = Some(metrics_addr);
+    let config = site.gateway_config(
+        env,
+        GatewayChoices {
+            secret,
+            metrics_addr,
+            auth_disabled,
+            app_dir,
+        },
+    )?;
     let settings = config.settle()?;
     let database = settings.database_url.redacted();
     let gateway = Gateway::build(settings, app).await?;
 
     let mut router = gateway.router.clone();
     if !auth_disabled {
-        let mut issuer_config = issuer_config;
-        issuer_config.issuer_url = Some(issuer_id.clone());
-        issuer_config.default_audience = Some(connector.to_string());
-        let mut settings = issuer_config.settle(addr);
-        settings.passcode = passcode.clone();
+        let settings = site.issuer_settings(issuer_env, passcode.clone());
         let issuer = Issuer::open(settings, chrono::Utc::now().timestamp())
             .context("cannot start the issuer")?;
         router = router.merge(mock_issuer::http::router(std::sync::Arc::new(issuer)));
     }
 
     let stop = CancellationToken::new();
-    tokio::spawn(gateway::http::serve::serve(
+    tokio::spawn(kit_serve::serve(
         metrics_listener,
         gateway.metrics_router.clone(),
         gateway.settings.request_timeout,
         stop.clone().cancelled_owned(),
     ));
-    let server = tokio::spawn(gateway::http::serve::serve(
+    let server = tokio::spawn(kit_serve::serve(
         listener,
         router,
         gateway.settings.request_timeout,
@@ -328,6 +313,7 @@ async fn start(
         .await
         .map_err(|problem| anyhow!("the connector does not answer as it should: {problem}"))?;
 
+    let (local_connector, issuer_id) = (site.local_connector(), site.issuer_id());
     let banner = Banner {
         app: &running.gateway.pack_name,
         connector: &connector,

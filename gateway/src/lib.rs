@@ -7,31 +7,35 @@
 //! - [`auth`]: the resource server's token checks (no HTTP here).
 //! - [`session`]: the HMAC session tokens `begin_session` hands out.
 //! - [`identity`]: the verified caller.
-//! - [`metrics`]: the counters behind `GET /metrics`.
-//! - [`tools`]: the MCP tools and the server handler; `tool_schema` puts
-//!   every tool definition in the form strict hosts validate.
-//! - [`http`]: axum routes, the token gate, RFC 9728 metadata, probes.
-//! - [`telemetry`]: log setup (`RUST_LOG`, `LOG_FORMAT=text|json`).
+//! - [`domain`]: what an app's own tools are written against ([`App`]
+//!   gathers them); `catalog` is the pack's catalog as such tools.
+//! - `metrics`: the counters behind `GET /metrics`.
+//! - `tools`: the kit's MCP tools and the server handler; `tool_schema`
+//!   puts every tool definition in the form strict hosts validate.
+//! - `http`: axum routes, the token gate, RFC 9728 metadata, probes.
 //! - `rmcp_edge`: every adjustment of rmcp's behaviour, in one place.
-//! - [`startup`]: `Gateway::build` and `Application::build`, used by everyone.
+//! - `startup`: [`Gateway::build`] and [`Application::build`], used by
+//!   every `main` and every test, and [`run_alone`].
+//!
+//! Modules are private unless another crate needs them; the accept loop,
+//! CORS and log setup the issuer shares are in `kit-serve`.
 
-pub mod app;
+mod app;
 pub mod auth;
 mod catalog;
 pub mod config;
 pub mod domain;
-pub mod http;
+mod http;
 pub mod identity;
-pub mod metrics;
+mod metrics;
 pub mod pack;
 mod rmcp_edge;
 pub mod session;
-pub mod startup;
+mod startup;
 pub mod store;
-pub mod telemetry;
 mod tool_schema;
-pub mod tools;
+mod tools;
 
 pub use app::{App, AppContext};
 pub use config::Config;
-pub use startup::{Application, Gateway};
+pub use startup::{Application, Gateway, run_alone};

@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
+use kit_serve::telemetry::LogFormat;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -185,6 +186,9 @@ impl Application {
     /// Binds `config.addr` (port 0 picks a free port, which the default
     /// `RESOURCE_URL` then names), checks the configuration and builds.
     pub async fn build(mut config: Config, app: App) -> anyhow::Result<Self> {
+        if config.app_dir.is_none() {
+            config.app_dir = Some(app.default_pack_dir());
+        }
         let listener = TcpListener::bind(config.addr)
             .await
             .with_context(|| format!("cannot listen on {}", config.addr))?;
@@ -234,14 +238,14 @@ impl Application {
         } = self;
         let stop = gateway.shutdown_token();
         let metrics = metrics_listener.map(|listener| {
-            tokio::spawn(http::serve::serve(
+            tokio::spawn(kit_serve::serve(
                 listener,
                 gateway.metrics_router.clone(),
                 gateway.settings.request_timeout,
                 stop.clone().cancelled_owned(),
             ))
         });
-        let result = http::serve::serve(
+        let result = kit_serve::serve(
             listener,
             gateway.router,
             gateway.settings.request_timeout,
@@ -259,18 +263,35 @@ impl Application {
     }
 }
 
-/// Ctrl-C, or SIGTERM (what process managers and container runtimes send).
-pub async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+/// Runs `app` alone, as the `gateway` binary and `devkit serve` do: logs and
+/// traces (`RUST_LOG`, `LOG_FORMAT`, `OTEL_*`) to stdout, then serves until
+/// SIGTERM or Ctrl-C.
+pub fn run_alone(config: Config, app: App) -> anyhow::Result<()> {
+    let format = LogFormat::from_env().map_err(anyhow::Error::msg)?;
+    // Made and dropped outside the runtime: the exporter's client blocks.
+    let _traces = kit_serve::telemetry::init(
+        "connector-devkit-gateway",
+        format,
+        "info,rmcp=warn",
+        std::io::stdout,
+    )
+    .map_err(anyhow::Error::msg)?;
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let running = Application::build(config, app).await?;
+        let gateway = running.gateway();
+        tracing::info!(
+            app = %gateway.pack_name,
+            connector_url = %gateway.settings.resource_url,
+            database = %gateway.settings.database_url,
+            listening = %running.local_addr(),
+            "gateway ready"
+        );
+        running
+            .run_until_stopped(async {
+                kit_serve::stop_signal().await;
+                tracing::info!("shutting down");
+            })
+            .await?;
+        Ok(())
+    })
 }

@@ -30,6 +30,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use kit_serve::error_chain;
+
 use crate::{
     domain::Domain,
     identity::Identity,
@@ -37,7 +39,6 @@ use crate::{
     pack::DomainPack,
     session::{SessionError, SessionSigner},
     store::{SaveOutcome, SavedState, Store, StoreError, UserRecord},
-    telemetry::RequestSpan,
     tool_schema,
 };
 
@@ -296,17 +297,11 @@ impl From<StoreError> for ToolFailure {
     }
 }
 
-/// `error: cause: cause`, for one log line.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+/// The span of one MCP request, handed to the tools through the request's
+/// extensions: rmcp runs each request on a task of its own, where the HTTP
+/// handler's span is no longer current.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestSpan(pub(crate) tracing::Span);
 
 fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
@@ -605,7 +600,8 @@ fn tool_span(tool: &str, context: &RequestContext<RoleServer>) -> tracing::Span 
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         let meta = |key| context.meta.get(key).and_then(|v| v.as_str());
         if let Some(traceparent) = meta("traceparent") {
-            let remote = crate::telemetry::remote_context(Some(traceparent), meta("tracestate"));
+            let remote =
+                kit_serve::telemetry::remote_context(Some(traceparent), meta("tracestate"));
             let _ = span.set_parent(remote);
         }
     }

@@ -2,12 +2,9 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::issuer::IssuerSettings;
+use kit_serve::parse_duration as duration;
 
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration like 90s, 30m or 2h: {e}"))
-}
+use crate::issuer::IssuerSettings;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct IssuerConfig {

@@ -42,8 +42,12 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, crate::http::router(self.issuer))
-            .with_graceful_shutdown(shutdown)
-            .await
+        kit_serve::serve(
+            self.listener,
+            crate::http::router(self.issuer),
+            crate::http::REQUEST_TIMEOUT,
+            shutdown,
+        )
+        .await
     }
 }

@@ -15,8 +15,8 @@ use e2e::{
 use gateway::{
     config::DatabaseUrl,
     store::{SaveOutcome, SchemaStatus, Sessions, Store, StoreError, schema_status},
-    tools::error_chain,
 };
+use kit_serve::error_chain;
 use serde_json::{json, value::RawValue};
 use sqlx::{Connection, PgConnection};
 

@@ -99,7 +99,7 @@ async fn verify_full_trusts_the_named_ca_and_only_the_platform_roots_otherwise()
         );
         let store = Store::connect(&trusted)
             .await
-            .unwrap_or_else(|e| panic!("{host}: {}", gateway::tools::error_chain(&e)));
+            .unwrap_or_else(|e| panic!("{host}: {}", kit_serve::error_chain(&e)));
         let tls = store.encryption().await.expect("pg_stat_ssl");
         assert!(
             matches!(&tls, Some(Some(version)) if version.starts_with("TLSv1.")),

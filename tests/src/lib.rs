@@ -33,7 +33,7 @@ pub fn captured_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
     use std::sync::{Arc, LazyLock, Mutex};
     static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
-        use gateway::telemetry::{LogFormat, layer};
+        use kit_serve::telemetry::{LogFormat, layer};
         use tracing_subscriber::layer::SubscriberExt;
         // Both renderings `LOG_FORMAT` offers, so a secret in either is found.
         let (text, json) = (buffer.clone(), buffer.clone());

@@ -49,7 +49,7 @@ impl Guard {
             let (store, subject) = (self.store.clone(), identity.subject.clone());
             identity.email = userinfo.email_for(&identity.subject, token, |email| async move {
                 if let Err(e) = store.record_email(&subject, &email).await {
-                    tracing::warn!(error = %crate::tools::error_chain(&e), "could not record the email userinfo gave");
+                    tracing::warn!(error = %kit_serve::error_chain(&e), "could not record the email userinfo gave");
                 }
             });
         }

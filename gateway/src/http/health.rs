@@ -38,7 +38,7 @@ async fn ready(State(readiness): State<Readiness>) -> (StatusCode, Json<Value>) 
         )
     };
     if let Err(e) = readiness.store.ping().await {
-        tracing::warn!(error = %crate::tools::error_chain(&e), "readiness check failed");
+        tracing::warn!(error = %kit_serve::error_chain(&e), "readiness check failed");
         return unavailable("unavailable", "the database is unreachable".into());
     }
     match readiness.keys.as_deref().map(KeyStore::status) {

@@ -31,8 +31,7 @@ use super::{
 use crate::{
     metrics::Metrics,
     rmcp_edge,
-    telemetry::RequestSpan,
-    tools::{AppState, Connector},
+    tools::{AppState, Connector, RequestSpan},
 };
 
 type Service = StreamableHttpService<Connector, NeverSessionManager>;
@@ -103,7 +102,8 @@ async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
     if !span.is_disabled() {
         use tracing_opentelemetry::OpenTelemetrySpanExt;
         let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
-        let parent = crate::telemetry::remote_context(header("traceparent"), header("tracestate"));
+        let parent =
+            kit_serve::telemetry::remote_context(header("traceparent"), header("tracestate"));
         let _ = span.set_parent(parent);
     }
     request.extensions_mut().insert(RequestSpan(span.clone()));

@@ -10,19 +10,13 @@ pub mod mcp;
 pub mod metadata;
 pub mod metrics;
 pub mod origin;
-pub mod serve;
 
 use std::{sync::Arc, time::Duration};
 
 use axum::Router;
-use http::{
-    HeaderName, Method, StatusCode,
-    header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
-};
-use tower_http::{
-    cors::{Any, CorsLayer},
-    timeout::TimeoutLayer,
-};
+use http::StatusCode;
+use kit_serve::cors;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::tools::AppState;
 
@@ -45,24 +39,4 @@ pub fn router(
             request_timeout,
         ))
         .layer(cors())
-}
-
-/// Browser-based MCP clients (the MCP Inspector, web hosts) call from another
-/// origin and must read our 401 challenge. Identity travels in a bearer
-/// header, never a cookie, so any origin may read answers; which origins may
-/// act at all is still decided by the Origin allow-list in front of rmcp.
-pub fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            AUTHORIZATION,
-            CONTENT_TYPE,
-            ACCEPT,
-            HeaderName::from_static("mcp-protocol-version"),
-            HeaderName::from_static("mcp-session-id"),
-            HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
-        .max_age(Duration::from_secs(600))
 }

@@ -254,7 +254,7 @@ fn sidecar(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 /// sqlx reports a refused certificate as an I/O error carrying rustls's.
 fn tls_explained(error: sqlx::Error) -> StoreError {
     let problem = match &error {
-        sqlx::Error::Tls(cause) => Some(crate::tools::error_chain(&**cause)),
+        sqlx::Error::Tls(cause) => Some(kit_serve::error_chain(&**cause)),
         sqlx::Error::Io(io) => io
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())

@@ -10,16 +10,14 @@ use std::sync::Arc;
 use axum::{
     Form, Json, Router,
     extract::{Query, State, rejection::FormRejection, rejection::JsonRejection},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
+use kit_serve::cors;
 use serde::Deserialize;
-use tower_http::{
-    cors::{Any, CorsLayer},
-    timeout::TimeoutLayer,
-};
+use tower_http::timeout::TimeoutLayer;
 
 use self::error::Rejection;
 use crate::{
@@ -37,7 +35,7 @@ fn now() -> i64 {
 
 /// A request still arriving or unanswered after this (a stalled form, say)
 /// ends with 408 rather than holding its task.
-const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub fn router(issuer: Arc<Issuer>) -> Router {
     Router::new()
@@ -56,18 +54,6 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
             REQUEST_TIMEOUT,
         ))
         .layer(cors())
-}
-
-/// Browser-based clients (the MCP Inspector) discover, register and redeem
-/// codes from their own origin. Nothing here rides on cookies, so any
-/// origin may call; the consent page itself is a navigation, not a fetch.
-fn cors() -> CorsLayer {
-    CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers([header::WWW_AUTHENTICATE])
-        .max_age(std::time::Duration::from_secs(600))
 }
 
 async fn metadata(State(issuer): State<Arc<Issuer>>) -> impl IntoResponse {

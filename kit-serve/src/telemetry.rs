@@ -35,6 +35,13 @@ pub enum LogFormat {
     Json,
 }
 
+impl LogFormat {
+    /// `LOG_FORMAT` from the environment; unset means text.
+    pub fn from_env() -> Result<Self, String> {
+        std::env::var("LOG_FORMAT").unwrap_or_default().parse()
+    }
+}
+
 impl FromStr for LogFormat {
     type Err = String;
 
@@ -64,12 +71,6 @@ where
     }
 }
 
-/// The span of one MCP request, handed to the tools through the request's
-/// extensions: rmcp runs each request on a task of its own, where the HTTP
-/// handler's span is no longer current.
-#[derive(Debug, Clone)]
-pub struct RequestSpan(pub tracing::Span);
-
 /// The trace exporter, when one is configured. Dropping it flushes the
 /// spans still queued, so keep it until `main` returns.
 #[derive(Debug)]
@@ -81,11 +82,20 @@ impl Drop for Traces {
     }
 }
 
+/// The kit's crates, whose `debug` spans become traces.
+const TRACED: [&str; 2] = ["gateway", "mock_issuer"];
+
 /// Installs the process's logger (`RUST_LOG`, else `default_filter`, in
 /// `format`, to `writer`) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set,
-/// the trace exporter. For `main`s; tests install their own. Refuses a
-/// tracing setup it cannot honour rather than dropping traces silently.
-pub fn init<W>(format: LogFormat, default_filter: &str, writer: W) -> Result<Option<Traces>, String>
+/// the trace exporter, naming the process `service` (unless
+/// `OTEL_SERVICE_NAME` does). For `main`s; tests install their own. Refuses
+/// a tracing setup it cannot honour rather than dropping traces silently.
+pub fn init<W>(
+    service: &'static str,
+    format: LogFormat,
+    default_filter: &str,
+    writer: W,
+) -> Result<Option<Traces>, String>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -97,17 +107,17 @@ where
         tracing_subscriber::registry().with(logs).init();
         return Ok(None);
     }
-    let provider = tracer_provider()?;
+    let provider = tracer_provider(service)?;
     let spans = tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer("connector-devkit-gateway"))
-        .with_filter(Targets::new().with_target("gateway", Level::DEBUG));
+        .with_tracer(provider.tracer(service))
+        .with_filter(Targets::new().with_targets(TRACED.map(|target| (target, Level::DEBUG))));
     tracing_subscriber::registry().with(logs).with(spans).init();
     Ok(Some(Traces(provider)))
 }
 
 /// OTLP over HTTP, configured by the standard `OTEL_*` variables (endpoint,
 /// headers, timeout, `OTEL_SERVICE_NAME`), batched off the request path.
-fn tracer_provider() -> Result<SdkTracerProvider, String> {
+fn tracer_provider(service: &'static str) -> Result<SdkTracerProvider, String> {
     use opentelemetry_otlp::{Protocol, WithExportConfig};
     let protocol = match std::env::var("OTEL_EXPORTER_OTLP_PROTOCOL")
         .unwrap_or_default()
@@ -117,7 +127,7 @@ fn tracer_provider() -> Result<SdkTracerProvider, String> {
         "http/json" => Protocol::HttpJson,
         other => {
             return Err(format!(
-                "OTEL_EXPORTER_OTLP_PROTOCOL is `{other}`; this gateway exports over HTTP: \
+                "OTEL_EXPORTER_OTLP_PROTOCOL is `{other}`; traces are exported over HTTP: \
                  use `http/protobuf` or `http/json`"
             ));
         }
@@ -127,9 +137,12 @@ fn tracer_provider() -> Result<SdkTracerProvider, String> {
         .with_protocol(protocol)
         .build()
         .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name("connector-devkit-gateway")
-        .build();
+    // The builder reads OTEL_SERVICE_NAME itself; a name set here would win.
+    let mut resource = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name(service);
+    }
+    let resource = resource.build();
     Ok(SdkTracerProvider::builder()
         .with_batch_exporter(exporter)
         .with_resource(resource)
