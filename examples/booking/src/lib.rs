@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use gateway::{
     App,
-    domain::{AppDb, Caller, DomainError, DomainTools, NoArgs, Tools, Tx},
+    domain::{AppDb, Caller, DomainError, NoArgs, Tx, domain_tools},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -128,8 +128,15 @@ fn slot_from(row: &sqlx::any::AnyRow) -> Result<Slot, sqlx::Error> {
     })
 }
 
+#[domain_tools]
 impl Booking {
-    async fn search(self: Arc<Self>, _me: Caller, args: SearchArgs) -> Result<Slots, DomainError> {
+    /// Slots whose title matches `query`, soonest first, with the seats still free.
+    #[query(title = "Find slots")]
+    async fn domain_search(
+        self: Arc<Self>,
+        _me: Caller,
+        args: SearchArgs,
+    ) -> Result<Slots, DomainError> {
         let limit = i64::from(args.limit.unwrap_or(10));
         if !(1..=20).contains(&limit) {
             return Err(DomainError::invalid("`limit` must be between 1 and 20"));
@@ -146,7 +153,9 @@ impl Booking {
         Ok(Slots { slots })
     }
 
-    async fn get_item(
+    /// One slot by id, with the seats still free.
+    #[query(title = "Check a slot")]
+    async fn domain_get_item(
         self: Arc<Self>,
         _me: Caller,
         args: SlotArgs,
@@ -161,7 +170,9 @@ impl Booking {
         })
     }
 
-    async fn book(
+    /// Book seats on a slot. Retrying with the same idempotency_key never books twice.
+    #[action(title = "Book a slot", additive)]
+    async fn domain_book(
         self: Arc<Self>,
         me: Caller,
         args: BookArgs,
@@ -213,7 +224,9 @@ impl Booking {
         })
     }
 
-    async fn cancel(
+    /// Cancel one of your bookings and free its seats.
+    #[action(title = "Cancel a booking")]
+    async fn domain_cancel(
         self: Arc<Self>,
         me: Caller,
         args: CancelArgs,
@@ -242,7 +255,13 @@ impl Booking {
         })
     }
 
-    async fn bookings(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<MyBookings, DomainError> {
+    /// Your own bookings, newest first.
+    #[query(title = "Your bookings")]
+    async fn user_bookings(
+        self: Arc<Self>,
+        me: Caller,
+        _: NoArgs,
+    ) -> Result<MyBookings, DomainError> {
         let rows = sqlx::query(
             "SELECT b.id, b.slot_id, s.title, s.starts_at, b.seats, b.status FROM bookings b \
              JOIN slots s ON s.id = b.slot_id WHERE b.user_id = $1 ORDER BY b.created_at DESC, b.id",
@@ -264,43 +283,6 @@ impl Booking {
             })
             .collect::<Result<_, sqlx::Error>>()?;
         Ok(MyBookings { bookings })
-    }
-}
-
-impl DomainTools for Booking {
-    fn register(tools: &mut Tools<Self>) {
-        tools.query(
-            "domain_search",
-            "Find slots",
-            "Slots whose title matches `query`, soonest first, with the seats still free.",
-            Self::search,
-        );
-        tools.query(
-            "domain_get_item",
-            "Check a slot",
-            "One slot by id, with the seats still free.",
-            Self::get_item,
-        );
-        tools
-            .action(
-                "domain_book",
-                "Book a slot",
-                "Book seats on a slot. Retrying with the same idempotency_key never books twice.",
-                Self::book,
-            )
-            .additive();
-        tools.action(
-            "domain_cancel",
-            "Cancel a booking",
-            "Cancel one of your bookings and free its seats.",
-            Self::cancel,
-        );
-        tools.query(
-            "user_bookings",
-            "Your bookings",
-            "Your own bookings, newest first.",
-            Self::bookings,
-        );
     }
 }
 

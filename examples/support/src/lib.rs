@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use gateway::{
     App,
-    domain::{AppDb, Caller, DomainError, DomainTools, NoArgs, Tools, Tx},
+    domain::{AppDb, Caller, DomainError, NoArgs, Tx, domain_tools},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -175,8 +175,11 @@ fn ticket_from(row: &sqlx::any::AnyRow) -> Result<Ticket, sqlx::Error> {
     })
 }
 
+#[domain_tools]
 impl Support {
-    async fn orders(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<MyOrders, DomainError> {
+    /// Your own orders, newest first, each with its status, delivery date, total and lines.
+    #[query(title = "Your orders")]
+    async fn user_orders(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<MyOrders, DomainError> {
         let rows = sqlx::query(&order_lines(""))
             .bind(me.subject())
             .fetch_all(self.db.pool())
@@ -186,7 +189,13 @@ impl Support {
         })
     }
 
-    async fn order(self: Arc<Self>, me: Caller, args: OrderArgs) -> Result<OneOrder, DomainError> {
+    /// One of your orders by id (`o-1001`), with its status, delivery date, total and lines.
+    #[query(title = "One of your orders")]
+    async fn user_order(
+        self: Arc<Self>,
+        me: Caller,
+        args: OrderArgs,
+    ) -> Result<OneOrder, DomainError> {
         // Another person's order answers exactly like one that does not exist.
         let rows = sqlx::query(&order_lines("AND o.id = $2"))
             .bind(me.subject())
@@ -200,6 +209,7 @@ impl Support {
     }
 
     /// What `begin_session` tells the model at the start: the caller's open tickets.
+    #[begin_session]
     async fn at_check_in(self: Arc<Self>, me: Caller) -> Result<OpenTickets, DomainError> {
         let rows = sqlx::query(&format!(
             "{TICKET} WHERE user_id = $1 AND status = 'open' ORDER BY created_at DESC, id"
@@ -211,7 +221,13 @@ impl Support {
         Ok(OpenTickets { open_tickets })
     }
 
-    async fn tickets(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<MyTickets, DomainError> {
+    /// Your own support tickets, newest first, with their status.
+    #[query(title = "Your support tickets")]
+    async fn user_tickets(
+        self: Arc<Self>,
+        me: Caller,
+        _: NoArgs,
+    ) -> Result<MyTickets, DomainError> {
         let rows = sqlx::query(&format!(
             "{TICKET} WHERE user_id = $1 ORDER BY created_at DESC, id"
         ))
@@ -222,7 +238,9 @@ impl Support {
         Ok(MyTickets { tickets })
     }
 
-    async fn ticket(
+    /// One of your support tickets by id, with its message and status.
+    #[query(title = "One of your support tickets")]
+    async fn user_ticket(
         self: Arc<Self>,
         me: Caller,
         args: TicketArgs,
@@ -240,7 +258,10 @@ impl Support {
         })
     }
 
-    async fn open_ticket(
+    /// Open a support ticket for the shop's team, about one of your orders (`order_id`)
+    /// or none. Retrying with the same idempotency_key never opens a second ticket.
+    #[action(title = "Open a support ticket", additive)]
+    async fn domain_open_ticket(
         self: Arc<Self>,
         me: Caller,
         args: OpenTicketArgs,
@@ -287,44 +308,5 @@ impl Support {
             .execute(&mut *db)
             .await?;
         Ok(OneTicket { ticket })
-    }
-}
-
-impl DomainTools for Support {
-    fn register(tools: &mut Tools<Self>) {
-        tools.begin_session_adds(Self::at_check_in);
-        tools.query(
-            "user_orders",
-            "Your orders",
-            "Your own orders, newest first, each with its status, delivery date, total and lines.",
-            Self::orders,
-        );
-        tools.query(
-            "user_order",
-            "One of your orders",
-            "One of your orders by id (`o-1001`), with its status, delivery date, total and lines.",
-            Self::order,
-        );
-        tools.query(
-            "user_tickets",
-            "Your support tickets",
-            "Your own support tickets, newest first, with their status.",
-            Self::tickets,
-        );
-        tools.query(
-            "user_ticket",
-            "One of your support tickets",
-            "One of your support tickets by id, with its message and status.",
-            Self::ticket,
-        );
-        tools
-            .action(
-                "domain_open_ticket",
-                "Open a support ticket",
-                "Open a support ticket for the shop's team, about one of your orders (`order_id`) \
-                 or none. Retrying with the same idempotency_key never opens a second ticket.",
-                Self::open_ticket,
-            )
-            .additive();
     }
 }

@@ -59,6 +59,71 @@ pub use db::{AppDb, AppMigrations, Backend, Tx, TxConnection};
 pub(crate) use dispatch::Domain;
 pub use registry::{DomainTools, NoArgs, RegistryError, ToolOptions, Tools};
 
+/// Registers an app's tools from its methods: the method's name is the
+/// tool's name, its `///` doc comment the description the model reads.
+///
+/// - `#[query(title = "…")]`: a tool that reads,
+///   `async fn(self: Arc<Self>, me: Caller, args: A) -> Result<O, DomainError>`.
+/// - `#[action(title = "…")]`: a tool that writes, with `tx: Tx` last; the
+///   kit adds its `idempotency_key`. Add `additive` when it never deletes
+///   or overwrites (a booking, a ticket).
+/// - `open_world` on either: it reaches beyond the app's own data.
+/// - `#[begin_session]`: `async fn(self: Arc<Self>, me: Caller) -> Result<O, DomainError>`,
+///   whose output joins `begin_session`'s answer under `app`.
+///
+/// Unmarked methods are the app's own helpers. The macro writes the
+/// [`DomainTools::register`] an author would otherwise write by hand, so
+/// every check the kit makes at start applies the same way.
+///
+/// ```
+/// use std::sync::Arc;
+/// use gateway::domain::{Caller, DomainError, NoArgs, domain_tools};
+/// use schemars::JsonSchema;
+/// use serde::Serialize;
+///
+/// struct Greeter;
+///
+/// #[derive(Serialize, JsonSchema)]
+/// struct Greeting {
+///     text: String,
+/// }
+///
+/// #[domain_tools]
+/// impl Greeter {
+///     /// A greeting for the signed-in person.
+///     #[query(title = "Say hello")]
+///     async fn user_greeting(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<Greeting, DomainError> {
+///         Ok(Greeting { text: format!("Hello, {}", me.subject()) })
+///     }
+/// }
+/// ```
+///
+/// A tool without a description does not compile:
+///
+/// ```compile_fail
+/// # use std::sync::Arc;
+/// # use gateway::domain::{Caller, DomainError, NoArgs, domain_tools};
+/// # #[derive(serde::Serialize, schemars::JsonSchema)] struct Out {}
+/// struct Greeter;
+///
+/// #[domain_tools]
+/// impl Greeter {
+///     #[query(title = "Say hello")]
+///     async fn user_greeting(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<Out, DomainError> {
+///         Ok(Out {})
+///     }
+/// }
+/// ```
+///
+/// Nor does a tool whose body would take the caller from anywhere but the
+/// kit: a [`Caller`] cannot be built, only received.
+///
+/// ```compile_fail
+/// # use gateway::domain::Caller;
+/// let forged = Caller { subject: "alice".into(), issuer: String::new(), email: None };
+/// ```
+pub use gateway_macros::domain_tools;
+
 use crate::identity::Identity;
 
 /// Who is calling, as the verified access token says. The kit makes it;
