@@ -506,9 +506,19 @@ fn new_makes_crates_that_pass_their_own_tests() {
 fn new_crate_passes_its_tests(template: &str, tests: usize) {
     let folder = tempfile::tempdir().expect("tempdir");
     let dir = folder.path().join(format!("my-{template}"));
+    new_crate(template, &dir);
+    let log = cargo_test(&dir);
+    assert!(
+        log.contains(&format!("test result: ok. {tests} passed")),
+        "{template}: {log}"
+    );
+}
+
+/// `devkit new --template <template> <dir>`, which must succeed.
+fn new_crate(template: &str, dir: &Path) {
     let out = Command::new(env!("CARGO_BIN_EXE_devkit"))
         .args(["new", "--template", template])
-        .arg(&dir)
+        .arg(dir)
         .output()
         .expect("devkit runs");
     assert!(
@@ -517,6 +527,10 @@ fn new_crate_passes_its_tests(template: &str, tests: usize) {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("cargo run -- up"));
+}
+
+/// `cargo test` in a generated crate, which must pass; its output.
+fn cargo_test(dir: &Path) -> String {
     // The workspace's own build directory: the kit is compiled already.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -524,7 +538,7 @@ fn new_crate_passes_its_tests(template: &str, tests: usize) {
         .to_owned();
     let test = Command::new(env!("CARGO"))
         .args(["test", "--offline"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .env("CARGO_TARGET_DIR", target)
         .output()
         .expect("cargo runs");
@@ -534,11 +548,82 @@ fn new_crate_passes_its_tests(template: &str, tests: usize) {
         String::from_utf8_lossy(&test.stderr)
     );
     assert!(test.status.success(), "{log}");
+    log
+}
+
+/// The fenced code blocks of `text`, in order.
+fn code_blocks(text: &str) -> Vec<String> {
+    text.split("```")
+        .skip(1)
+        .step_by(2)
+        .map(|block| block.split_once('\n').map_or("", |(_, code)| code).to_owned())
+        .collect()
+}
+
+/// The guide's walkthrough (`docs/build-your-own-connector.md`, part 2),
+/// pasted into a new booking crate where it says to paste it: it builds,
+/// its own test passes, and the new action is gated and carries the rules
+/// reminder although the guide writes neither.
+#[test]
+fn the_guides_waitlist_works_in_a_new_booking_crate() {
+    let guide = std::fs::read_to_string(workspace_dir().join("docs/build-your-own-connector.md"))
+        .expect("the guide");
+    let part = guide
+        .split_once("## 2.")
+        .and_then(|(_, rest)| rest.split_once("## 3."))
+        .map(|(part, _)| part)
+        .expect("part 2 of the guide");
+    let blocks = code_blocks(part);
+    let [sql, types, helpers, tools, test] = blocks.as_slice() else {
+        panic!(
+            "part 2 of the guide should have 5 code blocks (migration, types, helpers, tools, \
+             test); it has {}",
+            blocks.len()
+        );
+    };
+    let folder = tempfile::tempdir().expect("tempdir");
+    let dir = folder.path().join("my-desk");
+    new_crate("booking", &dir);
+
+    let write = |path: &str, text: &str| {
+        std::fs::write(dir.join(path), text).expect("write");
+    };
+    write("migrations/sqlite/20261215100000_waitlist.sql", sql);
+    // "migrations/postgres/ has the same file with BIGINT in place of INTEGER"
+    write(
+        "migrations/postgres/20261215100000_waitlist.sql",
+        &sql.replace("INTEGER", "BIGINT"),
+    );
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).expect("lib.rs");
+    let block = "#[domain_tools]\nimpl Booking {\n";
+    assert!(lib.contains(block), "the template has one tools block");
+    let lib = lib.replace(block, &format!("{block}{tools}\n"));
+    write("src/lib.rs", &format!("{lib}\n{types}\n{helpers}"));
+    let tests = std::fs::read_to_string(dir.join("tests/app.rs")).expect("tests");
+    write("tests/app.rs", &format!("{tests}\n{test}\n{WAITLIST_GATED}"));
+
+    let log = cargo_test(&dir);
     assert!(
-        log.contains(&format!("test result: ok. {tests} passed")),
-        "{template}: {log}"
+        log.contains("a_full_slot_has_a_waitlist_of_your_own ... ok")
+            && log.contains("the_waitlist_is_gated_and_reminded ... ok"),
+        "{log}"
     );
 }
+
+/// What the kit adds to the guide's tools, checked in the new crate.
+const WAITLIST_GATED: &str = r#"
+#[tokio::test]
+async fn the_waitlist_is_gated_and_reminded() {
+    let app = start(Backend::Sqlite).await;
+    let bob = app.sign_in("bob").await;
+    let forged = json!({"slot_id": "s5", "idempotency_key": "k", "session": "forged"});
+    let raw = bob.client.call("domain_join_waitlist", forged).await;
+    assert!(raw.text().starts_with("SESSION_REQUIRED:"), "{}", raw.text());
+    let listed = bob.call("user_waitlist", json!({})).await.ok();
+    assert_eq!(listed["waiting"], json!([]), "the body never ran");
+    assert!(listed["reminder"].as_str().is_some_and(|r| r.starts_with("Rules:")));
+}
+"#;
 
 /// `serve` runs the app alone, as production does (settings from the
 /// environment, no tunnel, no bundled issuer), and drains on SIGTERM.
