@@ -1,10 +1,10 @@
 //! `devkit new <dir> --template …`: a new app from a template.
 //!
-//! Catalog templates (`reading-room`, `tutor`, `docs`) are a domain pack: a
-//! folder of data that `APP_DIR=<dir> devkit up` serves. Code templates
-//! (`booking`, `support`) are a crate on the kit: its domain tools, its pack, its
-//! migrations and its own tests, depending on this checkout of the kit by
-//! path. The files are this repository's own examples, embedded at build
+//! Catalog templates (`reading-room`, `docs`) are a domain pack: a folder of
+//! data that `APP_DIR=<dir> devkit up` serves. Code templates (`tutor`,
+//! `booking`, `support`) are a crate on the kit: its domain tools, its pack,
+//! its migrations and its own tests, depending on this checkout of the kit
+//! by path. The files are this repository's own examples, embedded at build
 //! time, so a template is always an app that is built and tested here.
 
 use std::path::{Path, PathBuf};
@@ -16,7 +16,7 @@ use anyhow::{Context, anyhow, bail};
 pub enum Template {
     /// A reading list: articles, a reader's saved place (data pack).
     ReadingRoom,
-    /// A tutor: lessons and a learner's progress (data pack).
+    /// A tutor: lessons, and each learner's completed steps (crate).
     Tutor,
     /// A team-docs aide: pages of policy and how-to (data pack).
     Docs,
@@ -43,19 +43,6 @@ const READING_ROOM: &[File] = &[
     ("articles.json", include_str!("../../seed/articles.json")),
     ("rules.md", include_str!("../../seed/rules.md")),
     ("persona.md", include_str!("../../seed/persona.md")),
-];
-
-const TUTOR: &[File] = &[
-    ("pack.json", include_str!("../../examples/tutor/pack.json")),
-    (
-        "lessons.json",
-        include_str!("../../examples/tutor/lessons.json"),
-    ),
-    ("rules.md", include_str!("../../examples/tutor/rules.md")),
-    (
-        "persona.md",
-        include_str!("../../examples/tutor/persona.md"),
-    ),
 ];
 
 const DOCS: &[File] = &[
@@ -149,6 +136,48 @@ const SUPPORT: &[File] = &[
     ),
 ];
 
+const TUTOR: &[File] = &[
+    ("build.rs", include_str!("../../examples/tutor/build.rs")),
+    (
+        "src/lib.rs",
+        include_str!("../../examples/tutor/src/lib.rs"),
+    ),
+    (
+        "src/main.rs",
+        include_str!("../../examples/tutor/src/main.rs"),
+    ),
+    (
+        "tests/app.rs",
+        include_str!("../../examples/tutor/tests/tutor.rs"),
+    ),
+    (
+        "pack/pack.json",
+        include_str!("../../examples/tutor/pack/pack.json"),
+    ),
+    (
+        "pack/lessons.json",
+        include_str!("../../examples/tutor/pack/lessons.json"),
+    ),
+    (
+        "pack/rules.md",
+        include_str!("../../examples/tutor/pack/rules.md"),
+    ),
+    (
+        "pack/persona.md",
+        include_str!("../../examples/tutor/pack/persona.md"),
+    ),
+    (
+        "migrations/sqlite/20261215100000_learner_progress.sql",
+        include_str!("../../examples/tutor/migrations/sqlite/20261215100000_learner_progress.sql"),
+    ),
+    (
+        "migrations/postgres/20261215100000_learner_progress.sql",
+        include_str!(
+            "../../examples/tutor/migrations/postgres/20261215100000_learner_progress.sql"
+        ),
+    ),
+];
+
 /// The kit's checkout, for the new crate's path dependencies.
 const KIT: &str = env!("CARGO_MANIFEST_DIR");
 /// The kit's lock file: the new crate starts from the versions tested here.
@@ -174,10 +203,10 @@ pub fn new(args: &NewArgs) -> anyhow::Result<Made> {
     }
     match args.template {
         Template::ReadingRoom => write_all(dir, READING_ROOM, |t| t.to_owned())?,
-        Template::Tutor => write_all(dir, TUTOR, |t| t.to_owned())?,
         Template::Docs => write_all(dir, DOCS, |t| t.to_owned())?,
-        Template::Booking | Template::Support => {
+        Template::Tutor | Template::Booking | Template::Support => {
             let (files, example) = match args.template {
+                Template::Tutor => (TUTOR, "tutor::"),
                 Template::Booking => (BOOKING, "booking::"),
                 _ => (SUPPORT, "support::"),
             };

@@ -467,7 +467,7 @@ async fn verify_full_without_sslrootcert_trusts_the_platform_roots() {
 #[test]
 fn new_makes_a_pack_and_refuses_a_folder_in_use() {
     let folder = tempfile::tempdir().expect("tempdir");
-    for template in ["reading-room", "tutor", "docs"] {
+    for template in ["reading-room", "docs"] {
         let dir = folder.path().join(template);
         let out = Command::new(env!("CARGO_BIN_EXE_devkit"))
             .args(["new", "--template", template])
@@ -492,13 +492,14 @@ fn new_makes_a_pack_and_refuses_a_folder_in_use() {
 }
 
 /// A code template is a crate that builds against this checkout and
-/// passes its own tests (signed-in users booking, racing and retrying; a
-/// support desk that leaks nothing), on SQLite and, with
-/// `TEST_DATABASE_URL`, on Postgres. Both crates share the workspace's
-/// build directory, so only their own code is compiled.
+/// passes its own tests (a tutor that keeps each learner's place;
+/// signed-in users booking, racing and retrying; a support desk that leaks
+/// nothing), on SQLite and, with `TEST_DATABASE_URL`, on Postgres. The
+/// crates share the workspace's build directory, so only their own code is
+/// compiled.
 #[test]
 fn new_makes_crates_that_pass_their_own_tests() {
-    for (template, tests) in [("booking", 7), ("support", 9)] {
+    for (template, tests) in [("tutor", 8), ("booking", 7), ("support", 9)] {
         new_crate_passes_its_tests(template, tests);
     }
 }

@@ -3,11 +3,12 @@
 use e2e::{AppOptions, Backend, TestDb, config_for, issuer::TestIssuer, spawn_app, workspace_dir};
 use serde_json::json;
 
-/// The tutor pack in examples/ runs on the unchanged gateway.
+/// The tutor's pack in examples/ runs on the unchanged gateway as a plain
+/// data pack (the tutor crate adds the learner's progress on top of it).
 #[tokio::test]
 async fn the_second_pack_runs_unchanged() {
     let mut options = AppOptions::on(Backend::Sqlite);
-    options.app_dir = workspace_dir().join("examples/tutor");
+    options.app_dir = workspace_dir().join("examples/tutor/pack");
     let app = spawn_app(options).await;
     let (client, session) = app.signed_in("learner").await;
     let start = client.call("begin_session", json!({})).await.ok();
