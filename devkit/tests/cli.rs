@@ -557,7 +557,12 @@ fn code_blocks(text: &str) -> Vec<String> {
     text.split("```")
         .skip(1)
         .step_by(2)
-        .map(|block| block.split_once('\n').map_or("", |(_, code)| code).to_owned())
+        .map(|block| {
+            block
+                .split_once('\n')
+                .map_or("", |(_, code)| code)
+                .to_owned()
+        })
         .collect()
 }
 
@@ -601,7 +606,10 @@ fn the_guides_waitlist_works_in_a_new_booking_crate() {
     let lib = lib.replace(block, &format!("{block}{tools}\n"));
     write("src/lib.rs", &format!("{lib}\n{types}\n{helpers}"));
     let tests = std::fs::read_to_string(dir.join("tests/app.rs")).expect("tests");
-    write("tests/app.rs", &format!("{tests}\n{test}\n{WAITLIST_GATED}"));
+    write(
+        "tests/app.rs",
+        &format!("{tests}\n{test}\n{WAITLIST_GATED}"),
+    );
 
     let log = cargo_test(&dir);
     assert!(

@@ -322,33 +322,52 @@ async fn rotation_right_after_a_fetch() -> String {
 }
 
 async fn rotation_under_load() -> String {
-    let app = std::sync::Arc::new(spawn_app(AppOptions::on(Backend::Sqlite)).await);
-    let until = std::time::Instant::now() + std::time::Duration::from_millis(1500);
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU32, Ordering},
+    };
+    // Counted, not timed: the key rotates once 64 calls have been made, and
+    // each worker goes on until it has made 8 more, however slow the machine.
+    const BEFORE: u32 = 64;
+    const AFTER_EACH: u32 = 8;
+    let app = Arc::new(spawn_app(AppOptions::on(Backend::Sqlite)).await);
+    let (made, rotated) = (
+        Arc::new(AtomicU32::new(0)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..8 {
-        let app = app.clone();
+        let (app, made, rotated) = (app.clone(), made.clone(), rotated.clone());
         workers.spawn(async move {
-            let (mut calls, mut failures) = (0u32, Vec::new());
-            while std::time::Instant::now() < until {
+            let (mut after, mut failures) = (0u32, Vec::new());
+            while after < AFTER_EACH {
+                let since_rotation = rotated.load(Ordering::SeqCst);
                 // A fresh token each time: after the rotation, signed with the new key.
                 let status = status_with(&app, &app.token_for(&format!("u{worker}"))).await;
-                calls += 1;
+                made.fetch_add(1, Ordering::SeqCst);
+                after += u32::from(since_rotation);
                 if status != "200 ok" {
                     failures.push(status);
                 }
             }
-            (calls, failures)
+            failures
         });
     }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    app.issuer.rotate_to(e2e::issuer::KEY_B.clone());
-    let (mut calls, mut failures) = (0, Vec::new());
-    while let Some(done) = workers.join_next().await {
-        let (c, f) = done.expect("worker");
-        calls += c;
-        failures.extend(f);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while made.load(Ordering::SeqCst) < BEFORE {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the calls before the rotation never finished"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert!(calls > 50, "only {calls} calls were made");
+    app.issuer.rotate_to(e2e::issuer::KEY_B.clone());
+    rotated.store(true, Ordering::SeqCst);
+    let mut failures = Vec::new();
+    while let Some(done) = workers.join_next().await {
+        failures.extend(done.expect("worker"));
+    }
+    let calls = made.load(Ordering::SeqCst);
     if failures.is_empty() {
         "no errors".into()
     } else {

@@ -3,33 +3,33 @@
 use e2e::{AppOptions, Backend, TestDb, config_for, issuer::TestIssuer, spawn_app, workspace_dir};
 use serde_json::json;
 
-/// The tutor's pack in examples/ runs on the unchanged gateway as a plain
-/// data pack (the tutor crate adds the learner's progress on top of it).
+/// Another data pack (the `docs` template's) runs on the unchanged gateway:
+/// its rules, its items, its noun in the answers.
 #[tokio::test]
 async fn the_second_pack_runs_unchanged() {
     let mut options = AppOptions::on(Backend::Sqlite);
-    options.app_dir = workspace_dir().join("examples/tutor/pack");
+    options.app_dir = workspace_dir().join("devkit/templates/docs");
     let app = spawn_app(options).await;
-    let (client, session) = app.signed_in("learner").await;
+    let (client, session) = app.signed_in("reader").await;
     let start = client.call("begin_session", json!({})).await.ok();
     assert!(
         start["rules"]
             .as_str()
-            .is_some_and(|r| r.contains("Pocket Tutor"))
+            .is_some_and(|r| r.contains("Team Docs"))
     );
     let hits = client
         .call(
             "domain_search",
-            json!({"session": session, "query": "fractions"}),
+            json!({"session": session, "query": "deploy"}),
         )
         .await
         .ok();
-    assert_eq!(hits["matches"][0]["id"], "l1");
+    assert_eq!(hits["matches"][0]["id"], "p1");
     let missing = client
         .call("domain_get_item", json!({"session": session, "id": "a1"}))
         .await
         .err();
-    assert!(missing.contains("no lesson"), "{missing}");
+    assert!(missing.contains("no page"), "{missing}");
 }
 
 /// A malformed pack stops start-up with the file and the problem named.

@@ -13,7 +13,7 @@ use std::{collections::BTreeSet, sync::Arc};
 
 use gateway::{
     App, AppContext,
-    domain::{AppDb, Caller, DomainError, DomainTools, NoArgs, Tools, Tx},
+    domain::{AppDb, Caller, DomainError, NoArgs, Tx, domain_tools},
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -184,6 +184,7 @@ impl Done<'_> {
     }
 }
 
+#[domain_tools]
 impl Tutor {
     fn lesson(&self, id: &str) -> Option<usize> {
         self.lessons.iter().position(|lesson| lesson.id == id)
@@ -223,7 +224,10 @@ impl Tutor {
         Ok(done)
     }
 
-    async fn complete_step(
+    /// Record that the learner has finished one step of a lesson, and say what to teach next.
+    /// Retrying with the same idempotency_key records it once.
+    #[action(title = "Complete a step", additive)]
+    async fn domain_complete_step(
         self: Arc<Self>,
         me: Caller,
         args: StepArgs,
@@ -255,7 +259,14 @@ impl Tutor {
         Ok(self.done(&mut *db, &me).await?.position(lesson))
     }
 
-    async fn progress(self: Arc<Self>, me: Caller, _: NoArgs) -> Result<Progress, DomainError> {
+    /// Every lesson you have started, in the catalog's order: steps done, of how many, and
+    /// whether it is complete.
+    #[query(title = "Your progress")]
+    async fn user_progress(
+        self: Arc<Self>,
+        me: Caller,
+        _: NoArgs,
+    ) -> Result<Progress, DomainError> {
         let done = self.done(self.db.pool(), &me).await?;
         let lessons = (0..self.lessons.len())
             .filter(|&i| !done.steps[i].is_empty())
@@ -271,6 +282,7 @@ impl Tutor {
     }
 
     /// What `begin_session` tells the model at the start: where to resume.
+    #[begin_session]
     async fn at_check_in(self: Arc<Self>, me: Caller) -> Result<AtCheckIn, DomainError> {
         let done = self.done(self.db.pool(), &me).await?;
         let completed = (0..self.lessons.len())
@@ -283,28 +295,6 @@ impl Tutor {
                 completed,
             },
         })
-    }
-}
-
-impl DomainTools for Tutor {
-    fn register(tools: &mut Tools<Self>) {
-        tools.begin_session_adds(Self::at_check_in);
-        tools
-            .action(
-                "domain_complete_step",
-                "Complete a step",
-                "Record that the learner has finished one step of a lesson, and say what to \
-                 teach next. Retrying with the same idempotency_key records it once.",
-                Self::complete_step,
-            )
-            .additive();
-        tools.query(
-            "user_progress",
-            "Your progress",
-            "Every lesson you have started, in the catalog's order: steps done, of how many, \
-             and whether it is complete.",
-            Self::progress,
-        );
     }
 }
 
