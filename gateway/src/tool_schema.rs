@@ -61,6 +61,80 @@ fn descend(value: &mut Value) {
     }
 }
 
+/// The root properties of `schema`, each with its `#/$defs/…` references
+/// replaced by what they name, so they can be moved into another schema.
+/// A reference that names nothing, or a type that contains itself, is left
+/// as `{}` (any value) rather than dangling.
+pub(crate) fn properties(schema: &JsonObject) -> Vec<(String, Value)> {
+    let defs = schema
+        .get("$defs")
+        .or_else(|| schema.get("definitions"))
+        .and_then(Value::as_object);
+    let Some(Value::Object(properties)) = schema.get("properties") else {
+        return Vec::new();
+    };
+    properties
+        .iter()
+        .map(|(name, property)| (name.clone(), inline(property, defs, 0)))
+        .collect()
+}
+
+fn inline(value: &Value, defs: Option<&JsonObject>, depth: usize) -> Value {
+    // Deeper than any struct an app returns at the start of a session.
+    const MAX_DEPTH: usize = 16;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                let name = target
+                    .strip_prefix("#/$defs/")
+                    .or_else(|| target.strip_prefix("#/definitions/"));
+                let found = name.and_then(|name| defs?.get(name));
+                let mut named = match found {
+                    Some(def) if depth < MAX_DEPTH => inline(def, defs, depth + 1),
+                    _ => Value::Object(JsonObject::new()),
+                };
+                // Keywords beside the reference (a field's description) stay.
+                if let Value::Object(named) = &mut named {
+                    for (key, sub) in map.iter().filter(|(key, _)| *key != "$ref") {
+                        named.insert(key.clone(), inline(sub, defs, depth));
+                    }
+                }
+                return named;
+            }
+            Value::Object(
+                map.iter()
+                    .map(|(key, sub)| (key.clone(), inline(sub, defs, depth)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| inline(i, defs, depth)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Publishes the fields the app adds to `begin_session` in its output
+/// schema, under `app`, so hosts and models see their shape and docs.
+pub(crate) fn publish_app_fields(begin_session: &mut Tool, fields: &JsonObject) {
+    let Some(output) = &begin_session.output_schema else {
+        return;
+    };
+    if fields.is_empty() {
+        return;
+    }
+    let mut output = (**output).clone();
+    if let Some(Value::Object(properties)) = output.get_mut("properties") {
+        properties.insert(
+            "app".into(),
+            serde_json::json!({
+                "description": "What the app adds for the start of a conversation.",
+                "type": "object",
+                "properties": fields,
+            }),
+        );
+    }
+    begin_session.output_schema = Some(output.into());
+}
+
 fn boolean_as_object(accepts: bool) -> Value {
     if accepts {
         Value::Object(JsonObject::new())
@@ -101,6 +175,37 @@ mod tests {
                 "$defs": {"Saved": {"type": "object", "properties": {"state": {}}}},
                 "anyOf": [{"properties": {"x": {}}}]
             })
+        );
+    }
+
+    #[test]
+    fn moved_properties_carry_what_their_references_named() {
+        let schema = object(json!({
+            "type": "object",
+            "properties": {
+                "learner": {"$ref": "#/$defs/Learner"},
+                "dangling": {"$ref": "#/$defs/Nowhere"},
+                "looped": {"$ref": "#/$defs/Node"}
+            },
+            "$defs": {
+                "Learner": {"type": "object", "properties": {"position": {"anyOf": [{"$ref": "#/$defs/Position"}, {"type": "null"}]}}},
+                "Position": {"type": "object", "properties": {"step": {"type": "integer"}}},
+                "Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}
+            }
+        }));
+        let moved: JsonObject = properties(&schema).into_iter().collect();
+        assert_eq!(
+            moved["learner"],
+            json!({"type": "object", "properties": {"position": {"anyOf": [
+                {"type": "object", "properties": {"step": {"type": "integer"}}},
+                {"type": "null"}
+            ]}}})
+        );
+        assert_eq!(moved["dangling"], json!({}));
+        assert!(
+            !moved["looped"].to_string().contains("$ref"),
+            "{}",
+            moved["looped"]
         );
     }
 

@@ -71,7 +71,7 @@ impl AppState {
             sessions,
             max_state_bytes,
             metrics,
-            tools: kit_tools(),
+            tools: kit_tools_with(domain.session_fields()),
             domain,
         }
     }
@@ -83,6 +83,15 @@ pub(crate) fn kit_tools() -> ToolRouter<Connector> {
     let mut router = Connector::tool_router();
     for route in router.map.values_mut() {
         tool_schema::for_the_wire(&mut route.attr);
+    }
+    router
+}
+
+/// The kit's tools, `begin_session` publishing what the app adds to it.
+fn kit_tools_with(app_fields: &rmcp::model::JsonObject) -> ToolRouter<Connector> {
+    let mut router = kit_tools();
+    if let Some(route) = router.map.get_mut("begin_session") {
+        tool_schema::publish_app_fields(&mut route.attr, app_fields);
     }
     router
 }

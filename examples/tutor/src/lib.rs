@@ -131,12 +131,13 @@ pub struct Progress {
 }
 
 /// What `begin_session` adds under `app`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct AtCheckIn {
+    /// Where the learner stands: resume from `position.next`.
     pub learner: Learner,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
 pub struct Learner {
     /// Where to resume: the lesson worked on last and what comes next;
     /// null for a learner who has completed no step.

@@ -255,6 +255,16 @@ async fn the_tools_carry_the_kits_arguments_and_hints() {
     for other in ["domain_search", "domain_get_item", "begin_session"] {
         assert!(names.contains(&other), "{other} is there too");
     }
+    // Hosts and models see the learner's block in begin_session's schema.
+    let learner =
+        &tool("begin_session")["outputSchema"]["properties"]["app"]["properties"]["learner"];
+    assert!(
+        learner["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("resume")),
+        "{learner}"
+    );
+    assert!(learner["properties"]["position"].is_object(), "{learner}");
     // The lessons are the catalog's.
     let hits = alice
         .call("domain_search", json!({"query": "fractions"}))

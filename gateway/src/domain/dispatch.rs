@@ -44,6 +44,8 @@ pub(crate) struct Domain {
     by_name: HashMap<String, usize>,
     /// What the domains add to `begin_session`.
     blocks: Vec<Block>,
+    /// The schemas of the fields they add, by name (references inlined).
+    session_fields: JsonObject,
     db: Option<AppDb>,
 }
 
@@ -67,9 +69,24 @@ impl Domain {
         S::register(&mut tools);
         let state = Arc::new(state);
         for block in tools.session_blocks {
-            let state = state.clone();
+            let refuse = |problem: String| RegistryError {
+                tool: "begin_session".into(),
+                problem,
+            };
+            let schema = block.schema.map_err(refuse)?;
+            let fields = tool_schema::properties(&schema);
+            for (name, field) in fields {
+                if self.session_fields.contains_key(&name) {
+                    return Err(refuse(format!(
+                        "two domains add the field `{name}` to begin_session's answer; \
+                         one would hide the other, so rename one"
+                    )));
+                }
+                self.session_fields.insert(name, field);
+            }
+            let (state, make) = (state.clone(), block.make);
             self.blocks
-                .push(Arc::new(move |caller| block(state.clone(), caller)));
+                .push(Arc::new(move |caller| make(state.clone(), caller)));
         }
         let mut names: Vec<String> = taken.to_vec();
         names.extend(self.entries.iter().map(|e| e.definition.name.to_string()));
@@ -128,6 +145,12 @@ impl Domain {
             }
         }
         Ok(Some(fields))
+    }
+
+    /// The schemas of the fields the domains add to `begin_session`, by
+    /// name; empty when they add none.
+    pub(crate) fn session_fields(&self) -> &JsonObject {
+        &self.session_fields
     }
 
     pub(crate) fn with_db(db: Option<AppDb>) -> Self {
@@ -404,5 +427,38 @@ mod tests {
             assert!(verdict.contains(expected), "{verdict} lacks {expected}");
         }
         assert_eq!(verdict(Fine), "accepted");
+    }
+
+    #[derive(Debug, Serialize, JsonSchema)]
+    struct Welcome {
+        /// What to say first.
+        greeting: Done,
+    }
+
+    case!(Greets, t => t.begin_session_adds(
+        |_: Arc<Greets>, _: Caller| async { Ok(Welcome { greeting: Done { ok: true } }) }));
+    case!(GreetsToo, t => t.begin_session_adds(
+        |_: Arc<GreetsToo>, _: Caller| async { Ok(Welcome { greeting: Done { ok: false } }) }));
+    case!(GreetsWithAList, t => t.begin_session_adds(
+        |_: Arc<GreetsWithAList>, _: Caller| async { Ok(vec![1]) }));
+
+    #[test]
+    fn what_begin_session_gains_is_published_and_never_hidden_by_another_domain() {
+        let mut domain = Domain::with_db(None);
+        domain.add(Greets, &[]).expect("one domain's fields");
+        let greeting = &domain.session_fields()["greeting"];
+        assert_eq!(greeting["description"], "What to say first.");
+        assert_eq!(
+            greeting["properties"]["ok"]["type"], "boolean",
+            "{greeting}"
+        );
+
+        let clash = domain.add(GreetsToo, &[]).expect_err("refused").to_string();
+        assert!(
+            clash.contains("two domains add the field `greeting`"),
+            "{clash}"
+        );
+        let list = verdict(GreetsWithAList);
+        assert!(list.contains("must be a struct"), "{list}");
     }
 }

@@ -110,9 +110,12 @@ pub(crate) struct Registered<S> {
     pub handler: Handler<S>,
 }
 
-/// What a domain adds to `begin_session`'s answer, erased.
-pub(crate) type SessionBlock<S> =
-    Arc<dyn Fn(Arc<S>, Caller) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+/// What a domain adds to `begin_session`'s answer: its fields' schema (an
+/// object's, or why not) and the function, erased.
+pub(crate) struct SessionBlock<S> {
+    pub schema: Result<Arc<JsonObject>, String>,
+    pub make: Arc<dyn Fn(Arc<S>, Caller) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>,
+}
 
 /// The tools of one domain, as registered: checked and served by the kit.
 pub struct Tools<S> {
@@ -139,21 +142,36 @@ impl<S: Send + Sync + 'static> Tools<S> {
     /// Adds the fields of `block(state, caller)` (a struct) to what
     /// `begin_session` answers, under `app`: what the model should know at
     /// the start of every conversation (a learner's position, the open
-    /// tickets). A store error fails `begin_session` closed.
+    /// tickets). A store error fails `begin_session` closed. The struct's
+    /// fields and their doc comments are published in `begin_session`'s
+    /// output schema; two domains adding the same field is refused at start.
     pub fn begin_session_adds<O, F, Fut>(&mut self, block: F)
     where
-        O: Serialize + 'static,
+        O: Serialize + JsonSchema + 'static,
         F: Fn(Arc<S>, Caller) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, DomainError>> + Send + 'static,
     {
         let block = Arc::new(block);
-        self.session_blocks.push(Arc::new(move |state, caller| {
-            let block = block.clone();
-            Box::pin(async move {
-                let output = block(state, caller).await.map_err(Outcome::Domain)?;
-                to_value(&output)
-            })
-        }));
+        let own = schema_for_output::<O>();
+        let schema = if own.get("type") == Some(&Value::String("object".into())) {
+            Ok(own)
+        } else {
+            Err(
+                "what begin_session_adds returns must be a struct (a JSON object): its fields \
+                 join begin_session's answer under `app`"
+                    .into(),
+            )
+        };
+        self.session_blocks.push(SessionBlock {
+            schema,
+            make: Arc::new(move |state, caller| {
+                let block = block.clone();
+                Box::pin(async move {
+                    let output = block(state, caller).await.map_err(Outcome::Domain)?;
+                    to_value(&output)
+                })
+            }),
+        });
     }
 
     /// A tool that reads: `handler(state, caller, args)`.
