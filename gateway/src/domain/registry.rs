@@ -110,11 +110,15 @@ pub(crate) struct Registered<S> {
     pub handler: Handler<S>,
 }
 
+/// The function that makes a domain's `begin_session` fields, erased.
+pub(crate) type MakeFields<S> =
+    Arc<dyn Fn(Arc<S>, Caller) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+
 /// What a domain adds to `begin_session`'s answer: its fields' schema (an
-/// object's, or why not) and the function, erased.
+/// object's, or why not) and how to make them.
 pub(crate) struct SessionBlock<S> {
     pub schema: Result<Arc<JsonObject>, String>,
-    pub make: Arc<dyn Fn(Arc<S>, Caller) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>,
+    pub make: MakeFields<S>,
 }
 
 /// The tools of one domain, as registered: checked and served by the kit.
