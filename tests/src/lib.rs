@@ -309,6 +309,14 @@ impl User {
         self.client.call(tool, arguments).await
     }
 
+    /// `begin_session` again, as a new conversation starts: the rules, the
+    /// saved state and what the app adds under `app`.
+    pub async fn begin_session(&self) -> ToolReply {
+        self.client
+            .call("begin_session", Value::Object(Default::default()))
+            .await
+    }
+
     /// Calls the action `tool` with `arguments`, this user's `session` and
     /// the idempotency key `key` (the same key again is a retry).
     pub async fn act(&self, tool: &str, key: &str, mut arguments: Value) -> ToolReply {

@@ -137,13 +137,13 @@ async fn begin_session_shows_the_callers_open_tickets() {
         )
         .await
         .ok();
-        let again = alice.client.call("begin_session", json!({})).await.ok();
+        let again = alice.begin_session().await.ok();
         let open = again["app"]["open_tickets"]
             .as_array()
             .expect("open tickets");
         assert_eq!(open.len(), 1, "{backend:?}: {again}");
         assert_eq!(open[0]["id"], opened["ticket"]["id"]);
-        let theirs = bob.client.call("begin_session", json!({})).await.ok();
+        let theirs = bob.begin_session().await.ok();
         assert_eq!(theirs["app"]["open_tickets"], json!([]), "{backend:?}");
     }
 }

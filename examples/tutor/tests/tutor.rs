@@ -20,7 +20,7 @@ async fn complete(user: &User, key: &str, lesson: &str, step: i64) -> ToolReply 
 
 /// What `begin_session` tells the model about this learner.
 async fn learner(user: &User) -> Value {
-    let start = user.client.call("begin_session", json!({})).await.ok();
+    let start = user.begin_session().await.ok();
     start["app"]["learner"].clone()
 }
 
