@@ -124,18 +124,7 @@ mod tests {
     use gateway::config::AuthMode;
 
     use super::*;
-
-    #[derive(Debug, Parser)]
-    struct GatewayEnv {
-        #[command(flatten)]
-        config: Config,
-    }
-
-    #[derive(Debug, Parser)]
-    struct IssuerEnv {
-        #[command(flatten)]
-        config: IssuerConfig,
-    }
+    use crate::up::{GatewayEnv, IssuerEnv};
 
     /// Both configurations as the defaults give them.
     fn env() -> (Config, IssuerConfig) {

@@ -84,16 +84,16 @@ pub struct UpArgs {
 
 /// The gateway's settings as the environment and `.env` give them.
 #[derive(Debug, Parser)]
-struct GatewayEnv {
+pub(crate) struct GatewayEnv {
     #[command(flatten)]
-    config: Config,
+    pub(crate) config: Config,
 }
 
 /// The issuer's settings as the environment and `.env` give them.
 #[derive(Debug, Parser)]
-struct IssuerEnv {
+pub(crate) struct IssuerEnv {
     #[command(flatten)]
-    config: IssuerConfig,
+    pub(crate) config: IssuerConfig,
 }
 
 /// Reads settings from the environment only; a bad value becomes one line.
