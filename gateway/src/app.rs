@@ -55,15 +55,24 @@ impl App {
     }
 
     /// The data-pack app: the pack's catalog as `domain_search` and
-    /// `domain_get_item` (any `APP_DIR`, as `devkit up` serves it).
+    /// `domain_get_item`, with readers' ratings (any `APP_DIR`, as
+    /// `devkit up` serves it).
     pub fn data_pack() -> Self {
-        Self::new().catalog()
+        Self::new().rated_catalog()
     }
 
-    /// Serves the pack's items as `domain_search` and `domain_get_item`,
-    /// and lets readers rate them (`domain_rate_item`, the average shown in
-    /// search) where actions can run: not behind a transaction-mode pooler.
+    /// Serves the pack's items as `domain_search` and `domain_get_item`.
     pub fn catalog(mut self) -> Self {
+        self.domains.push(Box::new(|cx, domain, taken| {
+            domain.add(Catalog::new(cx.pack.clone(), None), taken)
+        }));
+        self
+    }
+
+    /// The catalog, and readers may rate its items (`domain_rate_item`,
+    /// the average shown in search) where actions can run: not behind a
+    /// transaction-mode pooler, where it is served as [`App::catalog`].
+    pub fn rated_catalog(mut self) -> Self {
         self.domains.push(Box::new(|cx, domain, taken| {
             let ratings = (!cx.db.behind_transaction_pooler()).then(|| cx.db.clone());
             domain.add(Catalog::new(cx.pack.clone(), ratings.clone()), taken)?;

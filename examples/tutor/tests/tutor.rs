@@ -255,6 +255,8 @@ async fn the_tools_carry_the_kits_arguments_and_hints() {
     for other in ["domain_search", "domain_get_item", "begin_session"] {
         assert!(names.contains(&other), "{other} is there too");
     }
+    // A plain catalog: lessons are not rated.
+    assert!(!names.contains(&"domain_rate_item"), "{names:?}");
     // Hosts and models see the learner's block in begin_session's schema.
     let learner =
         &tool("begin_session")["outputSchema"]["properties"]["app"]["properties"]["learner"];
