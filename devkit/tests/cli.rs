@@ -469,11 +469,7 @@ fn new_makes_a_pack_and_refuses_a_folder_in_use() {
     let folder = tempfile::tempdir().expect("tempdir");
     for template in ["reading-room", "docs"] {
         let dir = folder.path().join(template);
-        let out = Command::new(env!("CARGO_BIN_EXE_devkit"))
-            .args(["new", "--template", template])
-            .arg(&dir)
-            .output()
-            .expect("devkit runs");
+        let out = devkit_new(template, &dir);
         assert!(
             out.status.success(),
             "{}",
@@ -481,11 +477,7 @@ fn new_makes_a_pack_and_refuses_a_folder_in_use() {
         );
         let pack = gateway::pack::DomainPack::load(&dir).expect("the pack loads");
         assert!(!pack.items().is_empty(), "{template}");
-        let again = Command::new(env!("CARGO_BIN_EXE_devkit"))
-            .args(["new", "--template", template])
-            .arg(&dir)
-            .output()
-            .expect("devkit runs");
+        let again = devkit_new(template, &dir);
         assert_eq!(again.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
     }
@@ -515,13 +507,18 @@ fn new_crate_passes_its_tests(template: &str, tests: usize) {
     );
 }
 
-/// `devkit new --template <template> <dir>`, which must succeed.
-fn new_crate(template: &str, dir: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_devkit"))
+/// `devkit new --template <template> <dir>`, run.
+fn devkit_new(template: &str, dir: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_devkit"))
         .args(["new", "--template", template])
         .arg(dir)
         .output()
-        .expect("devkit runs");
+        .expect("devkit runs")
+}
+
+/// `devkit new --template <template> <dir>`, which must succeed.
+fn new_crate(template: &str, dir: &Path) {
+    let out = devkit_new(template, dir);
     assert!(
         out.status.success(),
         "{}",

@@ -295,6 +295,15 @@ impl TestApp {
     }
 }
 
+/// The definition of `name` in a `tools/list` answer
+/// ([`McpClient::list_tools`]); panics naming the tool when it is not listed.
+pub fn listed<'t>(tools: &'t [Value], name: &str) -> &'t Value {
+    tools
+        .iter()
+        .find(|tool| tool["name"] == name)
+        .unwrap_or_else(|| panic!("{name} is not listed"))
+}
+
 /// A person signed in to a [`TestApp`], with their session begun.
 #[derive(Debug)]
 pub struct User {

@@ -230,13 +230,7 @@ async fn the_tools_carry_the_kits_arguments_and_hints() {
     let app = start(Backend::Sqlite).await;
     let alice = app.sign_in("alice").await;
     let tools = alice.client.list_tools().await;
-    let tool = |name: &str| {
-        tools
-            .iter()
-            .find(|t| t["name"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("{name} listed"))
-    };
+    let tool = |name: &str| e2e::listed(&tools, name);
     let step = tool("domain_complete_step");
     let required = step["inputSchema"]["required"]
         .as_array()
