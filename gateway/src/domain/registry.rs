@@ -156,16 +156,11 @@ impl<S: Send + Sync + 'static> Tools<S> {
         Fut: Future<Output = Result<O, DomainError>> + Send + 'static,
     {
         let block = Arc::new(block);
-        let own = schema_for_output::<O>();
-        let schema = if own.get("type") == Some(&Value::String("object".into())) {
-            Ok(own)
-        } else {
-            Err(
-                "what begin_session_adds returns must be a struct (a JSON object): its fields \
-                 join begin_session's answer under `app`"
-                    .into(),
-            )
-        };
+        let schema = object_schema::<O>().ok_or_else(|| {
+            "what begin_session_adds returns must be a struct (a JSON object): its fields \
+             join begin_session's answer under `app`"
+                .to_owned()
+        });
         self.session_blocks.push(SessionBlock {
             schema,
             make: Arc::new(move |state, caller| {
@@ -286,9 +281,14 @@ fn to_value<O: Serialize>(output: &O) -> Result<Value, Outcome> {
 }
 
 /// The result's schema as hosts see it: the tool's object plus the reminder.
-fn output_schema<O: JsonSchema + 'static>() -> Result<Arc<JsonObject>, String> {
+/// `O`'s output schema when `O` serializes as an object (a struct).
+fn object_schema<O: JsonSchema + 'static>() -> Option<Arc<JsonObject>> {
     let own = schema_for_output::<O>();
-    if own.get("type") != Some(&Value::String("object".into())) {
+    (own.get("type") == Some(&Value::String("object".into()))).then_some(own)
+}
+
+fn output_schema<O: JsonSchema + 'static>() -> Result<Arc<JsonObject>, String> {
+    if object_schema::<O>().is_none() {
         return Err(
             "its result must be a struct (a JSON object), so the kit can add the rules reminder; \
              wrap a list in a struct field"
