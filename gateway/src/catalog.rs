@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::{
-    domain::{AppDb, Caller, DomainError, DomainTools, Tools, Tx},
+    domain::{AppDb, Caller, DomainError, DomainTools, Tools, Tx, cpu_bound},
     pack::{DomainPack, Hit, Item},
 };
 
@@ -132,7 +132,9 @@ impl Catalog {
                 )));
             }
         };
-        let hits = self.pack.search(query, limit);
+        // Ranking is CPU work, sized by the pack: off the async workers.
+        let (pack, words) = (self.pack.clone(), query.to_owned());
+        let hits = cpu_bound(move || pack.search(&words, limit)).await;
         let mut ratings = match &self.ratings {
             Some(db) => ratings_of(db, &hits).await?,
             None => Default::default(),

@@ -16,3 +16,4 @@ mod postgres_tls;
 mod tools;
 mod transport;
 mod wire;
+mod workers;
