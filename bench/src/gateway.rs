@@ -97,6 +97,7 @@ impl Gateway {
         database: &Database,
         issuer_url: &str,
         app_dir: &Path,
+        search_cache: Option<&Path>,
     ) -> anyhow::Result<Self> {
         let port = child::free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
@@ -113,6 +114,11 @@ impl Gateway {
             .env("AUTH_ISSUER", issuer_url)
             .env("SESSION_SIGNING_SECRET", hex(&secret))
             .env("APP_DIR", app_dir)
+            // Default: `.devkit/search` in the working folder, gone with it.
+            .env(
+                "SEARCH_CACHE_DIR",
+                search_cache.unwrap_or(Path::new(".devkit/search")),
+            )
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null());

@@ -13,6 +13,7 @@
 //! - `scenarios`: the tools, the users, the sample checks, the save count.
 //! - `references`: the HTTP ceiling and the framework floor (`bench serve …`).
 //! - `targets`: the targets and FastMCP figures, met or not.
+//! - `pack_gen`, `search_scale`: `--big-pack N`, search over N generated articles.
 //! - `soak`: `--soak`, steady load for a long time, errors and memory watched.
 //! - `report`: the markdown and JSON results.
 
@@ -22,9 +23,11 @@ mod gateway;
 mod issuer;
 mod load;
 mod mcp;
+mod pack_gen;
 mod references;
 mod report;
 mod scenarios;
+mod search_scale;
 mod soak;
 mod targets;
 
@@ -106,6 +109,12 @@ struct RunArgs {
     /// on any error or on memory that keeps growing. Writes soak.md and soak.json.
     #[arg(long, value_name = "DURATION", value_parser = kit_serve::parse_duration)]
     soak: Option<Duration>,
+
+    /// Instead of the benchmark: search over this many generated articles
+    /// (100000 for the targets), the index built then cached.
+    /// Writes search-scale.md and search-scale.json.
+    #[arg(long, value_name = "ITEMS", value_parser = clap::value_parser!(u32).range(100..=2_000_000))]
+    big_pack: Option<u32>,
 }
 
 impl RunArgs {
@@ -219,6 +228,19 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         }
         return Ok(report.passed());
     }
+    if let Some(items) = args.big_pack {
+        let report =
+            search_scale::run(&binary, &issuer, &workspace, items as usize, window).await?;
+        let markdown = report.markdown();
+        println!("{markdown}");
+        std::fs::create_dir_all(&out)?;
+        std::fs::write(out.join("search-scale.md"), &markdown)?;
+        std::fs::write(
+            out.join("search-scale.json"),
+            serde_json::to_vec_pretty(&report)?,
+        )?;
+        return Ok(report.passed());
+    }
     let mut results = Results::default();
 
     let sqlite = Database::sqlite()?;
@@ -284,7 +306,7 @@ async fn bench_gateway(
     let engine = database.engine();
     let mut answer = bytes::Bytes::new();
     eprintln!("bench: starting the gateway on {}", engine.label());
-    let mut gateway = Gateway::spawn(binary, database, issuer.url(), app_dir)?;
+    let mut gateway = Gateway::spawn(binary, database, issuer.url(), app_dir, None)?;
     let most = plan.iter().map(|s| s.concurrency).max().unwrap_or(1);
     let signed_in = scenarios::sign_in(&mut gateway, issuer, most).await?;
     let idle = gateway.child.memory()?;

@@ -79,7 +79,7 @@ pub async fn soak(
     duration: Duration,
 ) -> anyhow::Result<SoakReport> {
     let database = Database::sqlite()?;
-    let mut gateway = Gateway::spawn(binary, &database, issuer.url(), app_dir)?;
+    let mut gateway = Gateway::spawn(binary, &database, issuer.url(), app_dir, None)?;
     let signed_in = scenarios::sign_in(&mut gateway, issuer, CONCURRENCY).await?;
     let start = gateway.child.memory()?;
     let rounds = (duration.as_secs() / ROUND.as_secs()).max(2) as usize;

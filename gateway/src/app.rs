@@ -8,6 +8,7 @@ use crate::{
     catalog::{Catalog, Ratings},
     domain::{AppDb, AppMigrations, Domain, DomainTools, RegistryError},
     pack::DomainPack,
+    search::SearchIndex,
 };
 
 /// What a domain's constructor is given.
@@ -17,6 +18,8 @@ pub struct AppContext {
     pub db: AppDb,
     /// The pack: name, rules, persona and any catalog items.
     pub pack: Arc<DomainPack>,
+    /// The search index over the pack's items, when it has any.
+    pub search: Option<Arc<SearchIndex>>,
 }
 
 type DomainFactory =
@@ -64,7 +67,10 @@ impl App {
     /// Serves the pack's items as `domain_search` and `domain_get_item`.
     pub fn catalog(mut self) -> Self {
         self.domains.push(Box::new(|cx, domain, taken| {
-            domain.add(Catalog::new(cx.pack.clone(), None), taken)
+            domain.add(
+                Catalog::new(cx.pack.clone(), cx.search.clone(), None),
+                taken,
+            )
         }));
         self
     }
@@ -75,7 +81,10 @@ impl App {
     pub fn rated_catalog(mut self) -> Self {
         self.domains.push(Box::new(|cx, domain, taken| {
             let ratings = (!cx.db.behind_transaction_pooler()).then(|| cx.db.clone());
-            domain.add(Catalog::new(cx.pack.clone(), ratings.clone()), taken)?;
+            domain.add(
+                Catalog::new(cx.pack.clone(), cx.search.clone(), ratings.clone()),
+                taken,
+            )?;
             if ratings.is_some() {
                 domain.add(Ratings::new(cx.pack.clone()), taken)?;
             }

@@ -14,7 +14,8 @@ use sqlx::Row;
 
 use crate::{
     domain::{AppDb, Caller, DomainError, DomainTools, Tools, Tx, cpu_bound},
-    pack::{DomainPack, Hit, Item},
+    pack::{DomainPack, Item},
+    search::SearchIndex,
 };
 
 const DEFAULT_SEARCH_LIMIT: usize = 5;
@@ -25,14 +26,24 @@ const MAX_QUERY_CHARS: usize = 500;
 #[derive(Debug)]
 pub struct Catalog {
     pack: Arc<DomainPack>,
+    /// Over the pack's items; `None` when the pack has none.
+    index: Option<Arc<SearchIndex>>,
     /// Where ratings live; `None` behind a transaction-mode pooler.
     ratings: Option<AppDb>,
 }
 
 impl Catalog {
     /// The catalog; with `ratings`, search shows each match's rating.
-    pub fn new(pack: Arc<DomainPack>, ratings: Option<AppDb>) -> Self {
-        Self { pack, ratings }
+    pub fn new(
+        pack: Arc<DomainPack>,
+        index: Option<Arc<SearchIndex>>,
+        ratings: Option<AppDb>,
+    ) -> Self {
+        Self {
+            pack,
+            index,
+            ratings,
+        }
     }
 }
 
@@ -72,6 +83,20 @@ pub struct Rating {
     /// The mean of the readers' stars, to one decimal.
     pub average: f64,
     pub count: i64,
+}
+
+/// A search match: enough to choose, not the whole body.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Hit {
+    pub id: String,
+    pub title: String,
+    pub summary: String,
+    /// Where the query's words meet the text, matched words in `**bold**`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub snippet: String,
+    /// How well the item matches (BM25): higher is better, comparable
+    /// only within one answer.
+    pub score: f32,
 }
 
 /// A search match with its rating, when it has one.
@@ -132,9 +157,16 @@ impl Catalog {
                 )));
             }
         };
-        // Ranking is CPU work, sized by the pack: off the async workers.
-        let (pack, words) = (self.pack.clone(), query.to_owned());
-        let hits = cpu_bound(move || pack.search(&words, limit)).await;
+        let hits = match &self.index {
+            // Ranking is CPU work, sized by the pack: off the async workers.
+            Some(index) => {
+                let (index, words) = (index.clone(), query.to_owned());
+                cpu_bound(move || hits(&index, &words, limit))
+                    .await
+                    .map_err(|empty| DomainError::invalid(format!("`query`: {empty}")))?
+            }
+            None => Vec::new(),
+        };
         let mut ratings = match &self.ratings {
             Some(db) => ratings_of(db, &hits).await?,
             None => Default::default(),
@@ -204,6 +236,28 @@ impl Ratings {
             rating: rating(row.try_get("total")?, row.try_get("count")?),
         })
     }
+}
+
+fn hits(
+    index: &SearchIndex,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Hit>, crate::search::EmptyQuery> {
+    Ok(index
+        .search(query, limit)?
+        .into_iter()
+        .map(|found| {
+            let item = &index.items()[found.position];
+            Hit {
+                id: item.id.clone(),
+                title: item.title.clone(),
+                summary: item.summary.clone(),
+                snippet: found.snippet,
+                // Three decimals say all a model can use, in fewer tokens.
+                score: (found.score * 1000.0).round() / 1000.0,
+            }
+        })
+        .collect())
 }
 
 /// The ratings of `hits`' items, by id, in one query.

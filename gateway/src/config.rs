@@ -75,6 +75,11 @@ pub struct Config {
     #[arg(long, env = "APP_DIR")]
     pub app_dir: Option<PathBuf>,
 
+    /// Where the search index is kept between starts, under a hash of the
+    /// pack's items; `off` builds it in memory at every start.
+    #[arg(long, env = "SEARCH_CACHE_DIR", default_value = SearchCache::DEFAULT)]
+    pub search_cache_dir: SearchCache,
+
     /// Largest saved state accepted, in bytes of JSON.
     #[arg(long, env = "MAX_STATE_BYTES", default_value_t = 64 * 1024)]
     pub max_state_bytes: usize,
@@ -99,6 +104,7 @@ pub struct Settings {
     pub session_secret: Secret,
     pub session_ttl: Duration,
     pub app_dir: PathBuf,
+    pub search_cache_dir: SearchCache,
     pub max_state_bytes: usize,
     pub request_timeout: Duration,
     pub metrics_addr: Option<SocketAddr>,
@@ -217,6 +223,7 @@ impl Config {
             app_dir: self
                 .app_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_APP_DIR)),
+            search_cache_dir: self.search_cache_dir,
             max_state_bytes: self.max_state_bytes,
             request_timeout: self.request_timeout,
             metrics_addr: self.metrics_addr,
@@ -236,6 +243,39 @@ fn default_resource_url(addr: SocketAddr) -> Url {
         _ => format!("http://{host}:{}/mcp", addr.port()),
     };
     Url::parse(&text).unwrap_or_else(|_| unreachable!("an IP and port always form a URL"))
+}
+
+/// Where the search index is kept between starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchCache {
+    /// A folder (created when missing), one entry per set of items.
+    Dir(PathBuf),
+    /// Nowhere: built in memory at every start.
+    Off,
+}
+
+impl SearchCache {
+    pub const DEFAULT: &'static str = ".devkit/search";
+
+    /// The folder, unless the cache is off.
+    pub fn dir(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Dir(dir) => Some(dir),
+            Self::Off => None,
+        }
+    }
+}
+
+impl std::str::FromStr for SearchCache {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "" => Err("SEARCH_CACHE_DIR is empty: name a folder, or `off`".into()),
+            "off" => Ok(Self::Off),
+            dir => Ok(Self::Dir(dir.into())),
+        }
+    }
 }
 
 /// Where user data lives.
@@ -388,6 +428,7 @@ mod tests {
             session_signing_secret: Some(Secret::new([7u8; 32])),
             session_ttl: Duration::from_secs(1800),
             app_dir: Some("seed".into()),
+            search_cache_dir: SearchCache::Off,
             max_state_bytes: 65536,
             request_timeout: Duration::from_secs(30),
             metrics_addr: None,

@@ -30,6 +30,7 @@ pub mod identity;
 mod metrics;
 pub mod pack;
 mod rmcp_edge;
+pub mod search;
 pub mod session;
 mod startup;
 pub mod store;

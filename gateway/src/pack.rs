@@ -9,6 +9,7 @@ use std::{
     collections::HashMap,
     fs,
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
 use schemars::JsonSchema;
@@ -43,15 +44,6 @@ pub struct Item {
     pub body: String,
 }
 
-/// A search result: enough to choose, not the whole body.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
-pub struct Hit {
-    pub id: String,
-    pub title: String,
-    pub summary: String,
-    pub score: u32,
-}
-
 /// A loaded, checked domain pack.
 #[derive(Debug)]
 pub struct DomainPack {
@@ -61,10 +53,8 @@ pub struct DomainPack {
     pub persona: String,
     /// The one-line `Rules:` summary carried by every gated result.
     pub reminder: String,
-    items: Vec<Item>,
+    items: Arc<[Item]>,
     by_id: HashMap<String, usize>,
-    /// Lower-cased title, tags, summary and body per item, built once for search.
-    haystacks: Vec<[String; 4]>,
 }
 
 /// Why a pack could not be loaded: always names the file.
@@ -135,26 +125,14 @@ impl DomainPack {
             return Err(fail(&persona_path, "is empty"));
         }
 
-        let haystacks = items
-            .iter()
-            .map(|item| {
-                [
-                    item.title.to_lowercase(),
-                    item.tags.join(" ").to_lowercase(),
-                    item.summary.to_lowercase(),
-                    item.body.to_lowercase(),
-                ]
-            })
-            .collect();
         Ok(Self {
             name: manifest.name,
             item_noun: manifest.item_noun,
             rules,
             persona,
             reminder,
-            items,
+            items: items.into(),
             by_id,
-            haystacks,
         })
     }
 
@@ -166,46 +144,9 @@ impl DomainPack {
         self.by_id.get(id).map(|&i| &self.items[i])
     }
 
-    /// Ranks items by how the query's words meet them: a title match outweighs
-    /// a tag, a tag a summary, a summary the body. Ties keep catalog order.
-    pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
-        let terms: Vec<String> = query
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|t| !t.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        let mut scored: Vec<(u32, usize)> = self
-            .haystacks
-            .iter()
-            .enumerate()
-            .filter_map(|(i, [title, tags, summary, body])| {
-                let score: u32 = terms
-                    .iter()
-                    .map(|t| {
-                        let t = t.as_str();
-                        u32::from(title.contains(t)) * 8
-                            + u32::from(tags.contains(t)) * 5
-                            + u32::from(summary.contains(t)) * 3
-                            + (body.matches(t).count().min(3) as u32)
-                    })
-                    .sum();
-                (score > 0).then_some((score, i))
-            })
-            .collect();
-        scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        scored
-            .into_iter()
-            .take(limit)
-            .map(|(score, i)| {
-                let item = &self.items[i];
-                Hit {
-                    id: item.id.clone(),
-                    title: item.title.clone(),
-                    summary: item.summary.clone(),
-                    score,
-                }
-            })
-            .collect()
+    /// The items, shared (with the search index built over them).
+    pub fn shared_items(&self) -> Arc<[Item]> {
+        self.items.clone()
     }
 }
 
@@ -272,30 +213,12 @@ mod tests {
     }
 
     #[test]
-    fn the_reading_room_loads_and_searches() {
+    fn the_reading_room_loads() {
         let pack = DomainPack::load(&pack_dir()).expect("seed pack loads");
         assert!(pack.items().len() >= 12);
         assert!(pack.reminder.starts_with("Rules:"));
         assert_eq!(pack.get("a1").map(|i| i.id.as_str()), Some("a1"));
         assert!(pack.get("a999").is_none());
-        let hits = pack.search("lighthouse", 5);
-        assert!(!hits.is_empty(), "lighthouse article is found");
-        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
-        assert!(pack.search("zzqxj", 5).is_empty());
-        assert!(pack.search("history", 2).len() <= 2);
-    }
-
-    #[test]
-    fn title_matches_outrank_body_matches() {
-        let pack = DomainPack::load(&pack_dir()).expect("seed pack loads");
-        let first = &pack.items()[0];
-        let word = first
-            .title
-            .split_whitespace()
-            .max_by_key(|w| w.len())
-            .expect("title has words");
-        let hits = pack.search(word, 20);
-        assert_eq!(hits.first().map(|h| h.id.as_str()), Some(first.id.as_str()));
     }
 
     #[test]

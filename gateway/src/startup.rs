@@ -13,11 +13,12 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     app::{App, AppContext},
     auth::{KeyStore, TokenVerifier, userinfo::UserInfo},
-    config::{AuthMode, Config, Settings},
+    config::{AuthMode, Config, SearchCache, Settings},
     domain::AppDb,
     http::{self, auth::Guard, mcp::TransportOptions, metadata},
     metrics::{self, Metrics},
     pack::DomainPack,
+    search::{Origin, SearchIndex},
     session::SessionSigner,
     store::{self, Store},
     tools::{self, AppState},
@@ -54,9 +55,16 @@ impl Gateway {
             store.behind_transaction_pooler(),
         )
         .await?;
+        let search = match pack.items().is_empty() {
+            true => None,
+            false => Some(Arc::new(
+                search_index(&pack, &settings.search_cache_dir).await?,
+            )),
+        };
         let cx = AppContext {
             db,
             pack: pack.clone(),
+            search,
         };
         let domain = app.build_domain(&cx, &tools::kit_tool_names())?;
         let resource = &settings.resource_url;
@@ -294,4 +302,34 @@ pub fn run_alone(config: Config, app: App) -> anyhow::Result<()> {
             .await?;
         Ok(())
     })
+}
+
+/// The search index over the pack's items: opened from the cache when an
+/// earlier start built it for the same items, else built (and cached).
+async fn search_index(pack: &DomainPack, cache: &SearchCache) -> anyhow::Result<SearchIndex> {
+    let (name, items, cache) = (pack.name.clone(), pack.shared_items(), cache.clone());
+    let started = std::time::Instant::now();
+    let (index, origin) = tokio::task::spawn_blocking(move || {
+        SearchIndex::build(&name, items.clone(), cache.dir()).or_else(|error| {
+            // An unwritable cache costs a rebuild at each start, not the start.
+            tracing::warn!(%error, "cannot use the search index cache; building the index in memory");
+            SearchIndex::build(&name, items, None)
+        })
+    })
+    .await??;
+    let took_ms = started.elapsed().as_millis() as u64;
+    match origin {
+        Origin::Cached(dir) => {
+            tracing::info!(dir = %dir.display(), took_ms, "search index opened from the cache")
+        }
+        Origin::Built(dir) => {
+            tracing::info!(dir = %dir.display(), took_ms, items = index.items().len(), "search index built and cached")
+        }
+        Origin::InMemory => tracing::debug!(
+            took_ms,
+            items = index.items().len(),
+            "search index built in memory"
+        ),
+    }
+    Ok(index)
 }

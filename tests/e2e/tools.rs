@@ -197,6 +197,52 @@ async fn domain_tools_answer_from_the_pack() {
         "{bad_limit}"
     );
 
+    // The first match for a stemmed, one-typo query is the lighthouse
+    // article, with its matched words marked in a snippet.
+    let found = client
+        .call(
+            "domain_search",
+            json!({"session": session, "query": "how do lighthuoses work", "limit": 2}),
+        )
+        .await
+        .ok();
+    assert_eq!(found["matches"][0]["id"], "a14", "{found}");
+    assert!(
+        found["matches"][0]["snippet"]
+            .as_str()
+            .is_some_and(|s| s.contains("**")),
+        "{found}"
+    );
+    // Queries with nothing to look for, or too much, are told so; query
+    // syntax is just words.
+    for query in [
+        "?!.,;",
+        "   ",
+        "\"\"",
+        "the and of",
+        &"lighthouse ".repeat(1000),
+    ] {
+        let refused = client
+            .call("domain_search", json!({"session": session, "query": query}))
+            .await
+            .err();
+        assert!(
+            refused.starts_with("INVALID_ARGUMENT") && refused.contains("query"),
+            "{query:.40}: {refused}"
+        );
+    }
+    for query in [
+        "\"unbalanced quote",
+        "title:lighthouse AND body:(x",
+        "a1 OR 1=1 --",
+        "\\\"lighthouse*",
+    ] {
+        client
+            .call("domain_search", json!({"session": session, "query": query}))
+            .await
+            .ok();
+    }
+
     for tool in ["config_get_rules", "config_get_persona", "user_get_profile"] {
         let reply = client.call(tool, json!({"session": session})).await.ok();
         assert!(

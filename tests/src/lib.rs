@@ -248,6 +248,8 @@ pub fn config_for(options: &AppOptions, issuer: &TestIssuer, db: &TestDb) -> Con
         session_signing_secret: Some(Secret::new(options.session_secret.clone())),
         session_ttl: options.session_ttl,
         app_dir: Some(options.app_dir.clone()),
+        // Each test's index is small and built in memory; the cache has tests of its own.
+        search_cache_dir: gateway::config::SearchCache::Off,
         max_state_bytes: options.max_state_bytes,
         request_timeout: options.request_timeout,
         metrics_addr: options.metrics_addr,

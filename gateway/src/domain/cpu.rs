@@ -12,9 +12,8 @@ use tokio::sync::Semaphore;
 
 /// At most one piece of CPU work per core at a time: more threads than
 /// cores only share the same cores, while the queue keeps memory bounded.
-static CORES: LazyLock<Semaphore> = LazyLock::new(|| {
-    Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
-});
+static CORES: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())));
 
 /// Runs `work` off the async workers and returns its result, so that while
 /// it computes every other call is still answered.

@@ -55,8 +55,8 @@ mod db;
 mod dispatch;
 mod registry;
 
-pub(crate) use db::alongside_the_kit;
 pub use cpu::cpu_bound;
+pub(crate) use db::alongside_the_kit;
 pub use db::{AppDb, AppMigrations, Backend, Tx, TxConnection};
 pub(crate) use dispatch::Domain;
 pub use registry::{DomainTools, NoArgs, RegistryError, ToolOptions, Tools};
