@@ -5,7 +5,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use gateway::App;
 use kit_serve::telemetry::LogFormat;
 
-use crate::{doctor, mint, new, up};
+use crate::{call, doctor, mint, new, up};
 
 /// The name traces carry: one process serving the gateway and its issuer.
 const SERVICE: &str = "connector-devkit";
@@ -31,6 +31,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Print an access token signed with the local issuer's key (stdout: the token only).
     MintToken(mint::MintArgs),
+    /// Call one tool as a signed-in user and print its result: `devkit call domain_search '{"query": "maps"}'`.
+    Call(call::CallArgs),
     /// Make a new app from a template: a domain pack, or a crate on the kit with its own tests.
     New(new::NewArgs),
 }
@@ -69,6 +71,9 @@ pub fn run(app: App) -> std::process::ExitCode {
             mint::mint_token(&args, chrono::Utc::now().timestamp()).map(|t| println!("{t}"))
         }
         Command::Serve(args) => gateway::run_alone(args.config, app),
+        Command::Call(args) => runtime()
+            .and_then(|rt| rt.block_on(call::call(&args)))
+            .map(|out| println!("{out}")),
         Command::Up(args) => runtime().and_then(|rt| {
             // stdout carries the banner alone; logs go to stderr.
             let format = LogFormat::from_env().map_err(anyhow::Error::msg)?;

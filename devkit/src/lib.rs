@@ -3,17 +3,22 @@
 //! - `up`: `devkit up`, the gateway and the issuer on one origin behind a
 //!   tunnel. It uses `bootstrap` (what a fresh clone lacks), `tunnel`
 //!   (cloudflared), `site` (both configurations from one origin), `verify`
-//!   (the check from outside) and `banner`.
+//!   (the check from outside), `banner`, and `live` (a line on stderr for
+//!   each sign-in step, tool call and refusal).
 //! - `doctor`: `devkit doctor`, what is missing or wrong, one line each;
 //!   `host` checks what an AI host needs of the connector and its issuer.
 //! - `mint`: `devkit mint-token`, tokens signed with the issuer's persisted key.
+//! - `call`: `devkit call`, one tool call as a signed-in user, through a real
+//!   MCP client (or `--list`, the tools and their arguments).
 //! - `new`: `devkit new`, a new app from a template (a pack, or a crate).
 
 mod banner;
 mod bootstrap;
+mod call;
 mod cli;
 mod doctor;
 mod host;
+mod live;
 mod mint;
 mod new;
 mod site;

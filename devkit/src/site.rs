@@ -13,6 +13,7 @@ use gateway::{
     Config,
     config::{Issuer as IssuerUrl, Secret},
 };
+use kit_serve::activity::Activity;
 use mock_issuer::{config::IssuerConfig, issuer::IssuerSettings, passcode::Passcode};
 use url::Url;
 
@@ -105,6 +106,7 @@ impl Site {
         &self,
         env: IssuerConfig,
         passcode: Option<Passcode>,
+        activity: Activity,
     ) -> IssuerSettings {
         let config = IssuerConfig {
             issuer_url: Some(self.issuer_id()),
@@ -113,6 +115,7 @@ impl Site {
         };
         IssuerSettings {
             passcode,
+            activity,
             ..config.settle(self.addr)
         }
     }
@@ -153,7 +156,7 @@ mod tests {
             .expect("config")
             .settle()
             .expect("settles");
-        let issuer = site.issuer_settings(issuer, None);
+        let issuer = site.issuer_settings(issuer, None, Activity::off());
 
         assert_eq!(
             settings.resource_url.as_str(),
@@ -189,7 +192,7 @@ mod tests {
         assert_eq!(config.session_ttl, session_ttl);
         assert_eq!(config.metrics_addr, Some(choices().metrics_addr));
         assert_eq!(site.connector(), site.local_connector());
-        let issuer = site.issuer_settings(issuer, Some(Passcode::generate()));
+        let issuer = site.issuer_settings(issuer, Some(Passcode::generate()), Activity::off());
         assert_eq!(issuer.issuer, "http://127.0.0.1:8123");
         assert!(issuer.passcode.is_some());
     }

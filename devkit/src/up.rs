@@ -20,7 +20,12 @@ use std::{
 
 use anyhow::{Context, anyhow};
 use clap::Parser;
-use gateway::{App, Config, Gateway, config::Secret, pack::DomainPack};
+use gateway::{
+    App, Config, Gateway,
+    config::{Secret, Settings},
+    pack::DomainPack,
+};
+use kit_serve::activity::Activity;
 use mock_issuer::{config::IssuerConfig, issuer::Issuer, passcode::Passcode};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     banner::Banner,
     bootstrap::{self, WORK_DIR},
+    live,
     site::{GatewayChoices, Site},
     tunnel::{INSTALL_HELP, Tunnel, TunnelError, TunnelOptions},
     verify,
@@ -63,6 +69,10 @@ pub struct UpArgs {
     /// Open the browser at the page to go to next.
     #[arg(long)]
     pub open: bool,
+
+    /// No live lines on stderr (sign-in steps, tool calls, refusals).
+    #[arg(long, short)]
+    pub quiet: bool,
 
     /// Through a tunnel, let anyone sign in without the terminal's passcode (workshops).
     #[arg(long)]
@@ -275,13 +285,25 @@ async fn start(
             app_dir,
         },
     )?;
-    let settings = config.settle()?;
+    // What the gateway and the issuer publish, printed as it happens.
+    let activity = if args.quiet {
+        Activity::off()
+    } else {
+        Activity::channel(1024)
+    };
+    if let Some(events) = activity.subscribe() {
+        tokio::spawn(live::print(events, live::stderr_takes_colour()));
+    }
+    let settings = Settings {
+        activity: activity.clone(),
+        ..config.settle()?
+    };
     let database = settings.database_url.redacted();
     let gateway = Gateway::build(settings, app).await?;
 
     let mut router = gateway.router.clone();
     if !auth_disabled {
-        let settings = site.issuer_settings(issuer_env, passcode.clone());
+        let settings = site.issuer_settings(issuer_env, passcode.clone(), activity);
         let issuer = Issuer::open(settings, chrono::Utc::now().timestamp())
             .context("cannot start the issuer")?;
         router = router.merge(mock_issuer::http::router(std::sync::Arc::new(issuer)));

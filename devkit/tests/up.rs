@@ -125,6 +125,23 @@ impl Devkit {
         }
     }
 
+    /// Waits until stderr holds `text`; panics with everything printed if it never does.
+    fn wait_stderr(&self, text: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let stderr = self.stderr.lock().expect("lock").clone();
+            if stderr.contains(text) {
+                return stderr;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "stderr never said {text:?}\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, name: &str) {
         let sent = Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
@@ -361,7 +378,7 @@ async fn up_without_a_tunnel_signs_in_end_to_end() {
     let folder = std::mem::replace(&mut devkit.folder, tempfile::tempdir().expect("tempdir"));
     let mut again = Devkit::start_in(
         folder,
-        &["up", "--no-tunnel", "--port", "0"],
+        &["up", "--no-tunnel", "--port", "0", "--quiet"],
         Cloudflared::Missing,
         &[],
     );
@@ -378,6 +395,11 @@ async fn up_without_a_tunnel_signs_in_end_to_end() {
     assert_eq!(state["state"], json!({"at": "a3"}), "{state}");
     again.signal("TERM");
     assert!(again.wait_exit().success(), "{}", again.output());
+    let quiet = again.stderr.lock().expect("lock").clone();
+    assert!(
+        !quiet.contains("user_get_state") && !quiet.contains("sign-in   "),
+        "--quiet prints no live lines\n{quiet}"
+    );
 }
 
 /// Through a (stand-in) tunnel: the public URL is found in cloudflared's
@@ -461,10 +483,125 @@ async fn up_through_a_tunnel_asks_for_the_passcode() {
     assert_eq!(start["user"]["email"], "grace@example.org");
     drop(client);
 
+    // The live lines told the whole sign-in, in order, and no secret.
+    let stderr = devkit.wait_stderr("begin_session");
+    let steps = [
+        "sign-in   registered",
+        "sign-in   page shown",
+        "sign-in   denied",
+        "sign-in   approved       grace@example.org",
+        "sign-in   code → tokens  grace@example.org",
+        "call      grace@example.org begin_session",
+    ];
+    let mut from = 0;
+    for step in steps {
+        let at = stderr[from..]
+            .find(step)
+            .unwrap_or_else(|| panic!("no {step:?} after the earlier steps\n{stderr}"));
+        from += at;
+    }
+    assert!(stderr.contains("wrong passcode"), "{stderr}");
+    assert!(!stderr.contains(&passcode), "the passcode is never printed");
+    let live: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("sign-in   "))
+        .collect();
+    assert!(
+        live.iter().all(|l| !l.contains('\x1b')),
+        "no colour when stderr is not a terminal: {live:?}"
+    );
+
     let pid = devkit.cloudflared_pid();
     devkit.signal("INT");
     assert!(devkit.wait_exit().success(), "{}", devkit.output());
     assert!(process_gone(pid), "cloudflared {pid} outlived devkit up");
+}
+
+/// `devkit call`, where `devkit up` runs: signed in with a token minted for
+/// the audience the connector announces (the tunnel's URL, though the call
+/// goes to the local one), the session filled in, the result printed.
+#[tokio::test]
+async fn devkit_call_signs_in_and_calls_a_tool() {
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::StandIn("forward"));
+    let local = banner_url(&mut devkit, "Local URL");
+    let call = |args: &[&str]| {
+        let mut all = vec!["call", "--url", local.as_str()];
+        all.extend_from_slice(args);
+        let output = command(devkit.folder.path(), &all, Cloudflared::Missing, &[])
+            .output()
+            .expect("devkit call runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+
+    let (ok, out, err) = call(&[
+        "domain_search",
+        r#"{"query": "lighthouses"}"#,
+        "--as",
+        "alice",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let found: Value = serde_json::from_str(&out).expect("the result is JSON");
+    assert_eq!(found["matches"][0]["id"], "a14", "{out}");
+
+    // An action gets a fresh idempotency key, said on stderr.
+    let (ok, out, err) = call(&[
+        "domain_rate_item",
+        r#"{"id": "a14", "stars": 5}"#,
+        "--as",
+        "alice",
+    ]);
+    assert!(ok, "{out}\n{err}");
+    assert!(err.contains("idempotency_key devkit-call-"), "{err}");
+    let rated: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(rated["rating"]["count"], 1, "{out}");
+
+    let (ok, out, _) = call(&["--list"]);
+    assert!(ok);
+    assert!(
+        out.contains("domain_search") && out.contains("    query: string"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("session:"),
+        "the kit fills in the session: {out}"
+    );
+
+    // Mistakes are one clear line and a failed exit.
+    for (args, says) in [
+        (vec!["domain_nope"], "there is no tool `domain_nope`"),
+        (vec!["domain_search", "{query"], "not JSON"),
+        (vec!["domain_search", "[1]"], "must be a JSON object"),
+        (vec!["domain_get_item", r#"{"id": "zz"}"#], "NOT_FOUND"),
+        (
+            vec!["domain_search", "{}", "--token", "not-a-token"],
+            "refused the access token: 401 the token is not a well-formed JWT",
+        ),
+    ] {
+        let (ok, out, err) = call(&args);
+        assert!(!ok, "{args:?} succeeded: {out}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // Each call and the refused token are live lines of `devkit up`.
+    let stderr = devkit.wait_stderr("401            the token is not a well-formed JWT");
+    assert!(
+        stderr.contains("call      alice          domain_search"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("call      devkit-user    domain_get_item"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NOT_FOUND"), "{stderr}");
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success(), "{}", devkit.output());
+}
+
+fn banner_url(devkit: &mut Devkit, label: &str) -> String {
+    devkit.banner()[label].clone()
 }
 
 /// Registers, opens the sign-in page and approves with a wrong passcode.

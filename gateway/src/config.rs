@@ -108,6 +108,9 @@ pub struct Settings {
     pub max_state_bytes: usize,
     pub request_timeout: Duration,
     pub metrics_addr: Option<SocketAddr>,
+    /// Where sign-in refusals and tool calls are published; off unless
+    /// something (`devkit up`) listens.
+    pub activity: kit_serve::activity::Activity,
 }
 
 /// How callers are identified.
@@ -227,6 +230,7 @@ impl Config {
             max_state_bytes: self.max_state_bytes,
             request_timeout: self.request_timeout,
             metrics_addr: self.metrics_addr,
+            activity: kit_serve::activity::Activity::off(),
         })
     }
 }

@@ -123,6 +123,7 @@ impl Gateway {
             userinfo,
             store: store.clone(),
             metrics: metrics.clone(),
+            activity: settings.activity.clone(),
             resource_metadata: metadata::metadata_url(resource).into(),
             scope: scopes.join(" ").into(),
         });
@@ -141,6 +142,7 @@ impl Gateway {
             sessions,
             settings.max_state_bytes,
             metrics.clone(),
+            settings.activity.clone(),
             domain,
         ));
         let shutdown = CancellationToken::new();
@@ -148,6 +150,7 @@ impl Gateway {
             resource_url: resource.clone(),
             max_body_bytes: settings.max_state_bytes + ENVELOPE_BYTES,
             shutdown: shutdown.clone(),
+            activity: settings.activity.clone(),
         };
         let exposure = match settings.metrics_addr {
             Some(_) => http::metrics::Exposure::OwnListener,

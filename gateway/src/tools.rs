@@ -30,7 +30,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use kit_serve::error_chain;
+use kit_serve::{
+    activity::{Activity, What},
+    error_chain,
+};
 
 use crate::{
     domain::Domain,
@@ -50,6 +53,8 @@ pub struct AppState {
     pub sessions: SessionSigner,
     pub max_state_bytes: usize,
     pub metrics: Arc<Metrics>,
+    /// Where each call is published (`devkit up`'s live lines).
+    pub activity: Activity,
     /// The kit's own tools.
     tools: ToolRouter<Connector>,
     /// The app's tools, served through the same gate.
@@ -63,6 +68,7 @@ impl AppState {
         sessions: SessionSigner,
         max_state_bytes: usize,
         metrics: Arc<Metrics>,
+        activity: Activity,
         domain: Domain,
     ) -> Self {
         Self {
@@ -71,6 +77,7 @@ impl AppState {
             sessions,
             max_state_bytes,
             metrics,
+            activity,
             tools: kit_tools_with(domain.session_fields()),
             domain,
         }
@@ -649,6 +656,14 @@ impl ServerHandler for Connector {
             "unknown".into()
         };
         let span = tool_span(&tool, &context);
+        // Read before the call takes the context; only when someone watches.
+        let caller = self.state.activity.is_on().then(|| {
+            context
+                .extensions
+                .get::<Parts>()
+                .and_then(|p| p.extensions.get::<Identity>())
+                .map_or_else(String::new, |who| who.subject.clone())
+        });
         let response =
             tracing::Instrument::instrument(self.call_router(request, context), span.clone()).await;
         let outcome = match &response {
@@ -661,9 +676,16 @@ impl ServerHandler for Connector {
             Err(_) => "protocol_error",
         };
         span.record("outcome", outcome);
-        self.state
-            .metrics
-            .tool_call(&tool, outcome, started.elapsed().as_secs_f64());
+        let seconds = started.elapsed().as_secs_f64();
+        self.state.metrics.tool_call(&tool, outcome, seconds);
+        if let Some(user) = caller {
+            self.state.activity.emit(What::ToolCall {
+                user,
+                tool,
+                millis: seconds * 1000.0,
+                outcome: outcome.to_owned(),
+            });
+        }
         response
     }
 

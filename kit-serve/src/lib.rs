@@ -4,11 +4,14 @@
 //!
 //! - [`serve()`]: the accept loop, with a time limit on every request head.
 //! - [`cors()`]: the one CORS policy for browser-based MCP clients.
+//! - [`activity`]: sign-in steps, tool calls and refusals as they happen,
+//!   published by the gateway and the issuer for `devkit up` to show.
 //! - [`telemetry`]: logs (`RUST_LOG`, `LOG_FORMAT`) and OpenTelemetry traces.
 //! - [`stop_signal`]: Ctrl-C or SIGTERM, whichever comes first.
 //! - [`parse_duration`] for flags such as `--request-timeout 30s`, and
 //!   [`error_chain`] for logging an error with its causes on one line.
 
+pub mod activity;
 mod cors;
 mod serve;
 pub mod telemetry;

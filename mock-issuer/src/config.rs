@@ -81,6 +81,7 @@ impl IssuerConfig {
             allow_loopback_documents: self.allow_loopback_documents,
             // Run alone, the issuer is local; `devkit up` sets one for tunnels.
             passcode: None,
+            activity: kit_serve::activity::Activity::off(),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 use std::{path::PathBuf, sync::RwLock, time::Duration};
 
+use kit_serve::activity::{Activity, What};
 use serde_json::Value;
 use url::Url;
 
@@ -45,6 +46,8 @@ pub struct IssuerSettings {
     pub allow_loopback_documents: bool,
     /// Ask for this code before approving a sign-in (`devkit up` through a tunnel).
     pub passcode: Option<Passcode>,
+    /// Where each sign-in step is published (`devkit up`'s live lines).
+    pub activity: Activity,
 }
 
 /// The person who approved a request.
@@ -212,6 +215,11 @@ impl Issuer {
         if let Some(name) = &client.client_name {
             body["client_name"] = Value::String(name.clone());
         }
+        self.settings.activity.emit(What::Registered {
+            client_id: client.client_id.clone(),
+            client_name: client.client_name.clone(),
+            how: "dcr",
+        });
         if let Some(secret) = secret {
             body["client_secret"] = Value::String(secret);
             body["client_secret_expires_at"] = Value::from(0);
@@ -237,6 +245,10 @@ impl Issuer {
 
     /// The person approved: a code goes back to the client.
     pub fn approve(&self, request: &ValidRequest, person: &Person, now: i64) -> String {
+        self.settings.activity.emit(What::Approved {
+            client_id: request.client.client_id.clone(),
+            user: person.sub.clone(),
+        });
         let grant = Grant {
             client_id: request.client.client_id.clone(),
             sub: person.sub.clone(),
@@ -260,6 +272,10 @@ impl Issuer {
 
     /// The person said no (RFC 6749 §4.1.2.1 `access_denied`).
     pub fn deny(&self, request: &ValidRequest) -> String {
+        self.settings.activity.emit(What::Denied {
+            client_id: request.client.client_id.clone(),
+            why: "the person declined".into(),
+        });
         redirect_with(
             &request.redirect_uri,
             self.issuer(),
@@ -273,6 +289,26 @@ impl Issuer {
 
     /// `POST /oauth/token`. `basic` is the client's HTTP Basic credentials, if sent.
     pub async fn token(
+        &self,
+        form: TokenForm,
+        basic: Option<(String, String)>,
+        now: i64,
+    ) -> Result<TokenResponse, TokenError> {
+        let client_id = form
+            .client_id
+            .clone()
+            .or_else(|| basic.as_ref().map(|b| b.0.clone()));
+        let answer = self.answer_token(form, basic, now).await;
+        if let Err(error) = &answer {
+            self.settings.activity.emit(What::TokenRefused {
+                client_id,
+                why: format!("{}: {error}", error.code()),
+            });
+        }
+        answer
+    }
+
+    async fn answer_token(
         &self,
         form: TokenForm,
         basic: Option<(String, String)>,
@@ -346,6 +382,12 @@ impl Issuer {
         };
         let lifetime = self.settings.access_ttl.as_secs() as i64;
         let access_token = self.mint(&grant, lifetime, now)?;
+        if grant_type == "authorization_code" {
+            self.settings.activity.emit(What::CodeExchanged {
+                client_id: client.client_id.clone(),
+                user: grant.sub.clone(),
+            });
+        }
         Ok(TokenResponse {
             access_token,
             token_type: "Bearer".into(),
@@ -389,6 +431,10 @@ impl Issuer {
         )?;
         // A repeat is answered as it was first, but never for another resource.
         check_same_resource(form.resource.as_deref(), &successor.access.grant)?;
+        self.settings.activity.emit(What::Refreshed {
+            client_id: client.client_id.clone(),
+            user: successor.access.grant.sub.clone(),
+        });
         Ok(TokenResponse {
             access_token: successor.access.access_token,
             token_type: "Bearer".into(),
@@ -532,6 +578,7 @@ mod tests {
             refresh_reuse_interval: Duration::from_secs(30),
             allow_loopback_documents: false,
             passcode: None,
+            activity: Activity::off(),
         };
         Issuer::open(settings, 1_000).expect("issuer opens")
     }

@@ -10,10 +10,11 @@ use axum::{
     response::Response,
 };
 use http::{HeaderMap, header::AUTHORIZATION};
+use kit_serve::activity::{Activity, What};
 
 use super::error::{AuthRejection, Reason};
 use crate::{
-    auth::{TokenVerifier, userinfo::UserInfo},
+    auth::{TokenError, TokenVerifier, userinfo::UserInfo},
     identity::Identity,
     metrics::Metrics,
     store::Store,
@@ -32,6 +33,8 @@ pub struct Guard {
     /// Where an email learned from userinfo is recorded.
     pub store: Store,
     pub metrics: Arc<Metrics>,
+    /// Where refusals are published (`devkit up`'s live lines).
+    pub activity: Activity,
 }
 
 impl Guard {
@@ -62,6 +65,16 @@ impl Guard {
             Reason::BadHeader => "bad_header",
             Reason::Token(e) => e.code(),
         });
+        if self.activity.is_on() {
+            let (status, why) = match &reason {
+                Reason::Missing => (401, "no access token".to_owned()),
+                Reason::BadHeader => (401, "not one `Authorization: Bearer` header".to_owned()),
+                Reason::Token(e @ TokenError::InsufficientScope) => (403, e.to_string()),
+                Reason::Token(e) if e.is_unavailable() => (503, e.to_string()),
+                Reason::Token(e) => (401, e.to_string()),
+            };
+            self.activity.emit(What::Refused { status, why });
+        }
         AuthRejection {
             reason,
             resource_metadata: self.resource_metadata.clone(),

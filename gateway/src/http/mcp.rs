@@ -49,11 +49,13 @@ pub struct TransportOptions {
     pub resource_url: Url,
     pub max_body_bytes: usize,
     pub shutdown: CancellationToken,
+    /// Where refused requests are published.
+    pub activity: kit_serve::activity::Activity,
 }
 
 pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions) -> Router {
     // One allow-list: checked first by `origin.rs`, and again by rmcp.
-    let allowed = Arc::new(Allowed::for_resource(&options.resource_url));
+    let allowed = Arc::new(Allowed::for_resource(&options.resource_url).observed(options.activity));
     let (hosts, origins) = allowed.rmcp_lists();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)

@@ -13,6 +13,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderMap, StatusCode, Uri, header};
+use kit_serve::activity::{Activity, What};
 use url::Url;
 
 const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -22,6 +23,8 @@ const LOOPBACK: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 pub struct Allowed {
     /// The public connector's scheme, host (lower-case, no brackets) and port.
     public: Option<(String, String, u16)>,
+    /// Where refusals are published.
+    activity: Activity,
 }
 
 impl Allowed {
@@ -33,7 +36,15 @@ impl Allowed {
                 resource.port_or_known_default().unwrap_or(443),
             )
         });
-        Self { public }
+        Self {
+            public,
+            activity: Activity::off(),
+        }
+    }
+
+    /// Publishes each refusal to `activity`.
+    pub fn observed(self, activity: Activity) -> Self {
+        Self { activity, ..self }
     }
 
     /// The same lists in rmcp's form (hosts; origins with `*` for any
@@ -115,6 +126,10 @@ pub async fn require_allowed(
 ) -> Response {
     if let Err(reason) = allowed.check(request.uri(), request.headers()) {
         tracing::warn!(reason, "request refused before its token was read");
+        allowed.activity.emit(What::Refused {
+            status: 403,
+            why: reason.to_owned(),
+        });
         return (StatusCode::FORBIDDEN, reason).into_response();
     }
     next.run(request).await

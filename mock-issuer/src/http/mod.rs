@@ -15,7 +15,7 @@ use axum::{
     routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
-use kit_serve::cors;
+use kit_serve::{activity::What, cors};
 use serde::Deserialize;
 use tower_http::timeout::TimeoutLayer;
 
@@ -122,6 +122,9 @@ async fn authorize_page(
         ask_passcode: issuer.asks_passcode(),
         fixed_user: settings.fixed_user.as_deref(),
     };
+    settings.activity.emit(What::AuthorizePage {
+        client_id: request.client.client_id.clone(),
+    });
     Ok(no_store(
         Html(page::consent(&params, &request, &options)).into_response(),
     ))
@@ -165,6 +168,10 @@ async fn authorize_decision(
     };
     if let Err(refused) = issuer.check_passcode(decision.passcode.as_deref(), now()) {
         tracing::warn!(client_id = %request.client.client_id, "sign-in refused: {refused}");
+        issuer.settings.activity.emit(What::Denied {
+            client_id: request.client.client_id.clone(),
+            why: refused.to_string(),
+        });
         let status = match refused {
             PasscodeError::Wrong { .. } => StatusCode::FORBIDDEN,
             PasscodeError::Locked { .. } => StatusCode::TOO_MANY_REQUESTS,
