@@ -19,6 +19,8 @@ pub struct Banner<'a> {
     pub database: &'a str,
     /// `/metrics` on its own loopback listener (never through the tunnel).
     pub metrics: &'a str,
+    /// `/_devkit/` on loopback (404 through the tunnel).
+    pub dashboard: &'a str,
     /// `None` when sign-in is off.
     pub issuer: Option<&'a str>,
     pub passcode: Option<&'a str>,
@@ -34,6 +36,11 @@ impl Banner<'_> {
             let _ = writeln!(out, "  Local URL      {}", self.local);
         }
         let _ = writeln!(out, "  Database       {}", self.database);
+        let _ = writeln!(
+            out,
+            "  Dashboard      {}   (this machine only)",
+            self.dashboard
+        );
         let _ = writeln!(
             out,
             "  Metrics        {}   (this machine only)",
@@ -124,6 +131,7 @@ mod tests {
             tunnel_note: None,
             database: "sqlite://.devkit/gateway.db",
             metrics: "http://127.0.0.1:8001/metrics",
+            dashboard: "http://127.0.0.1:8000/_devkit/",
             issuer: Some("https://a-b.trycloudflare.com"),
             passcode: Some("123456"),
         }
@@ -131,6 +139,9 @@ mod tests {
         assert!(text.contains("Connector URL  https://a-b.trycloudflare.com/mcp"));
         assert!(text.contains("Local URL      http://127.0.0.1:8000/mcp"));
         assert!(text.contains("Passcode       123456"));
+        assert!(
+            text.contains("Dashboard      http://127.0.0.1:8000/_devkit/   (this machine only)")
+        );
         assert!(text.contains("Add custom connector"));
         assert!(text.contains(
             "claude mcp add --transport http reading-room https://a-b.trycloudflare.com/mcp"
@@ -148,6 +159,7 @@ mod tests {
             tunnel_note: Some("install cloudflared"),
             database: "sqlite://.devkit/gateway.db",
             metrics: "http://127.0.0.1:8001/metrics",
+            dashboard: "http://127.0.0.1:8000/_devkit/",
             issuer: None,
             passcode: None,
         }

@@ -4,7 +4,9 @@
 //!   tunnel. It uses `bootstrap` (what a fresh clone lacks), `tunnel`
 //!   (cloudflared), `site` (both configurations from one origin), `verify`
 //!   (the check from outside), `banner`, and `live` (a line on stderr for
-//!   each sign-in step, tool call and refusal).
+//!   each sign-in step, tool call and refusal), `dashboard` (the same, and
+//!   more, as a page on loopback at `/_devkit/`; `inspect` is its token
+//!   inspector).
 //! - `doctor`: `devkit doctor`, what is missing or wrong, one line each;
 //!   `host` checks what an AI host needs of the connector and its issuer.
 //! - `mint`: `devkit mint-token`, tokens signed with the issuer's persisted key.
@@ -16,8 +18,10 @@ mod banner;
 mod bootstrap;
 mod call;
 mod cli;
+mod dashboard;
 mod doctor;
 mod host;
+mod inspect;
 mod live;
 mod mint;
 mod new;

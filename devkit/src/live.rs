@@ -111,6 +111,7 @@ impl Lines {
                 tool,
                 millis,
                 outcome,
+                ..
             } => {
                 let tone = if outcome == "ok" {
                     Tone::Good
@@ -206,6 +207,8 @@ mod tests {
                 tool: "domain_search".into(),
                 millis: 12.34,
                 outcome: "ok".into(),
+                arguments: r#"{"query":"maps"}"#.into(),
+                result: String::new(),
             },
         );
         assert!(
@@ -219,7 +222,7 @@ mod tests {
                 client_id: "https://host.example/oauth/client-metadata.json".into(),
             },
         );
-        assert!(long.ends_with("client https://host.example/o…"), "{long}");
+        assert!(long.ends_with("client https://host.example/…"), "{long}");
     }
 
     #[test]

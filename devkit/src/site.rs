@@ -58,6 +58,11 @@ impl Site {
         self.mcp_on(&self.local)
     }
 
+    /// `http://127.0.0.1:PORT/`: this process, on loopback.
+    pub(crate) fn local_origin(&self) -> &Url {
+        &self.local
+    }
+
     /// The issuer identifier: the public origin, without a trailing slash.
     pub(crate) fn issuer_id(&self) -> String {
         self.public.as_str().trim_end_matches('/').to_owned()

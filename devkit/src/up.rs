@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     banner::Banner,
     bootstrap::{self, WORK_DIR},
+    dashboard::{self, Dashboard, Setup},
     live,
     site::{GatewayChoices, Site},
     tunnel::{INSTALL_HELP, Tunnel, TunnelError, TunnelOptions},
@@ -285,13 +286,10 @@ async fn start(
             app_dir,
         },
     )?;
-    // What the gateway and the issuer publish, printed as it happens.
-    let activity = if args.quiet {
-        Activity::off()
-    } else {
-        Activity::channel(1024)
-    };
-    if let Some(events) = activity.subscribe() {
+    // What the gateway and the issuer publish: for the dashboard, and
+    // printed as it happens unless --quiet.
+    let activity = Activity::channel(1024);
+    if let Some(events) = activity.subscribe().filter(|_| !args.quiet) {
         tokio::spawn(live::print(events, live::stderr_takes_colour()));
     }
     let settings = Settings {
@@ -303,13 +301,36 @@ async fn start(
 
     let mut router = gateway.router.clone();
     if !auth_disabled {
-        let settings = site.issuer_settings(issuer_env, passcode.clone(), activity);
+        let settings = site.issuer_settings(issuer_env, passcode.clone(), activity.clone());
         let issuer = Issuer::open(settings, chrono::Utc::now().timestamp())
             .context("cannot start the issuer")?;
         router = router.merge(mock_issuer::http::router(std::sync::Arc::new(issuer)));
     }
 
     let stop = CancellationToken::new();
+    let dashboard = Dashboard::start(
+        Setup {
+            app: gateway.pack_name.clone(),
+            connector: connector.to_string(),
+            local: site.local_connector().to_string(),
+            passcode: passcode.as_ref().map(|p| p.reveal().to_owned()),
+            database: database.clone(),
+            tunnel: tunnel_slot.as_ref().map(|t| t.public_url().to_string()),
+            sign_in: !auth_disabled,
+            started: std::time::SystemTime::now(),
+        },
+        activity,
+        (
+            site.local_origin()
+                .join(".well-known/jwks.json")?
+                .to_string(),
+            site.issuer_id(),
+        ),
+        stop.clone(),
+        gateway.store.clone(),
+    );
+    let router = router.merge(dashboard.router(addr.port()));
+
     tokio::spawn(kit_serve::serve(
         metrics_listener,
         gateway.metrics_router.clone(),
@@ -336,6 +357,7 @@ async fn start(
         .map_err(|problem| anyhow!("the connector does not answer as it should: {problem}"))?;
 
     let (local_connector, issuer_id) = (site.local_connector(), site.issuer_id());
+    let dashboard_url = site.local_origin().join(dashboard::PATH)?;
     let banner = Banner {
         app: &running.gateway.pack_name,
         connector: &connector,
@@ -344,6 +366,7 @@ async fn start(
         tunnel_note,
         database: &database,
         metrics: &format!("http://{metrics_addr}/metrics"),
+        dashboard: dashboard_url.as_str(),
         issuer: (!auth_disabled).then_some(issuer_id.as_str()),
         passcode: passcode.as_ref().map(Passcode::reveal),
     };

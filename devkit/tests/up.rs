@@ -14,6 +14,7 @@ use std::{
 };
 
 use e2e::{McpClient, answer_sign_in, no_redirects, workspace_dir};
+use fantoccini::Locator;
 use rmcp::{
     ServiceExt,
     transport::{
@@ -598,6 +599,443 @@ async fn devkit_call_signs_in_and_calls_a_tool() {
     assert!(stderr.contains("NOT_FOUND"), "{stderr}");
     devkit.signal("INT");
     assert!(devkit.wait_exit().success(), "{}", devkit.output());
+}
+
+/// The dashboard: on loopback only (404 through the tunnel, and for any
+/// other `Host`), following a sign-in live over server-sent events, and
+/// its token inspector explaining a token minted for another audience.
+#[tokio::test]
+async fn the_dashboard_is_local_only_and_follows_a_sign_in_live() {
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::StandIn("forward"));
+    let banner = devkit.banner();
+    let (connector, passcode) = (url(&banner["Connector URL"]), banner["Passcode"].clone());
+    let dashboard = url(&banner["Dashboard"]);
+    assert_eq!(dashboard.path(), "/_devkit/");
+    assert_eq!(dashboard.host_str(), Some("127.0.0.1"));
+
+    let page = reqwest::get(dashboard.as_str()).await.expect("dashboard");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(
+        html.contains(connector.as_str()) && html.contains("<svg"),
+        "URL and QR code"
+    );
+    // Through the tunnel, and with a foreign Host on loopback: nothing here.
+    let tunnelled = reqwest::get(connector.join("/_devkit/").expect("url"))
+        .await
+        .expect("answer");
+    assert_eq!(tunnelled.status(), 404);
+    let foreign = reqwest::Client::new()
+        .get(dashboard.join("state").expect("url"))
+        .header("host", connector.host_str().expect("host"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(foreign.status(), 404);
+
+    // Live: the events stream tells of the sign-in and the calls as they happen.
+    let mut stream = reqwest::get(dashboard.join("events").expect("url"))
+        .await
+        .expect("events");
+    let client = sign_in(&connector, "hedy", Some(&passcode)).await;
+    let session = client.call("begin_session", json!({})).await.ok()["session"].clone();
+    client
+        .call(
+            "domain_search",
+            json!({"session": session, "query": "maps"}),
+        )
+        .await
+        .ok();
+    let mut seen = String::new();
+    let deadline = Instant::now() + WAIT;
+    while seen.matches("tool_call").count() < 2 {
+        let chunk = tokio::time::timeout_at(deadline.into(), stream.chunk())
+            .await
+            .expect("events in time")
+            .expect("the stream")
+            .expect("open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    for kind in ["registered", "page_shown", "approved", "code_exchanged"] {
+        assert!(seen.contains(kind), "{kind} in {seen}");
+    }
+    let state: Value = reqwest::get(dashboard.join("state").expect("url"))
+        .await
+        .expect("state")
+        .json()
+        .await
+        .expect("json");
+    let timeline = &state["clients"][0];
+    assert_eq!(timeline["user"], "hedy", "{state}");
+    let steps: Vec<&str> = timeline["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["step"].as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "registered",
+            "page_shown",
+            "approved",
+            "code_exchanged",
+            "first_call",
+            "begin_session",
+            "tool_calls"
+        ],
+        "{state}"
+    );
+    assert_eq!(timeline["stopped"], Value::Null);
+    assert_eq!(state["feed"][0]["tool"], "domain_search");
+    assert_eq!(state["users"][0]["user"], "hedy");
+
+    // The inspector, on a token for an old tunnel's URL.
+    let minted = command(
+        devkit.folder.path(),
+        &[
+            "mint-token",
+            "--sub",
+            "hedy",
+            "--aud",
+            "https://old-tunnel.example/mcp",
+            "--iss",
+            connector.origin().ascii_serialization().as_str(),
+        ],
+        Cloudflared::Missing,
+        &[],
+    )
+    .output()
+    .expect("mint-token runs");
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    let inspection: Value = reqwest::Client::new()
+        .post(dashboard.join("inspect").expect("url"))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .expect("inspect")
+        .json()
+        .await
+        .expect("json");
+    let checks: Vec<(String, bool)> = inspection["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap_or_default().to_owned(),
+                c["passed"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("signature".into(), true),
+            ("issuer".into(), true),
+            ("audience".into(), false),
+            ("expiry".into(), true)
+        ],
+        "{inspection}"
+    );
+    assert!(
+        inspection["checks"][2]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains(&format!(
+                "issued for https://old-tunnel.example/mcp, but this connector is {connector}"
+            ))),
+        "{inspection}"
+    );
+    drop(client);
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success(), "{}", devkit.output());
+}
+
+/// The dashboard and the sign-in page in a real browser (Debian's chromium,
+/// through chromedriver), as a builder on a phone and a laptop sees them.
+/// Runs when `BROWSER_TESTS` is set (`.ci/run` installs chromium and
+/// chromium-driver and sets it); with it set, a missing chromedriver fails.
+///
+/// The sign-in goes through the real consent page (name and passcode typed,
+/// Approve clicked); the dashboard, opened before it in another window,
+/// follows it to "tool calls" and shows the call without being reloaded.
+/// Screenshots land in `target/screenshots/`.
+#[tokio::test]
+async fn the_dashboard_and_sign_in_work_in_a_real_browser() {
+    if std::env::var_os("BROWSER_TESTS").is_none() {
+        eprintln!(
+            "browser test not run: set BROWSER_TESTS=1 (needs chromium and chromium-driver; .ci/run does)"
+        );
+        return;
+    }
+    let driver = Chromedriver::start();
+    let browser = driver.browser().await;
+    let shots = workspace_dir().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot folder");
+
+    let mut devkit = Devkit::start(&["up", "--port", "0"], Cloudflared::StandIn("forward"));
+    let banner = devkit.banner();
+    let (connector, passcode) = (url(&banner["Connector URL"]), banner["Passcode"].clone());
+    let dashboard = banner["Dashboard"].clone();
+
+    // The dashboard first, on a phone-sized window; it stays open.
+    browser.set_window_size(390, 844).await.expect("phone size");
+    browser.goto(&dashboard).await.expect("dashboard");
+    wait_text(&browser, "#live", "live").await;
+    let dashboard_window = browser.window().await.expect("window");
+
+    // A host signs in; the person answers the real page in a second window.
+    let challenge =
+        match ().serve(StreamableHttpClientTransport::from_uri(connector.as_str())).await {
+            Err(error) => error.auth_challenge().expect("a 401 challenge").to_owned(),
+            Ok(_) => panic!("an unauthenticated client must be refused"),
+        };
+    let mut oauth = OAuthState::new(connector.as_str(), None)
+        .await
+        .expect("oauth state");
+    oauth
+        .start_authorization(
+            AuthorizationRequest::new("http://127.0.0.1:1/callback")
+                .with_client_name("Browser test host")
+                .with_challenge(challenge),
+        )
+        .await
+        .expect("discovery and registration");
+    let authorize = oauth.get_authorization_url().await.expect("authorize url");
+    let page = browser.new_window(false).await.expect("second window");
+    browser.switch_to_window(page.handle).await.expect("switch");
+    browser.goto(&authorize).await.expect("sign-in page");
+    let who = browser
+        .find(Locator::Id("who"))
+        .await
+        .expect("the name field");
+    std::fs::write(
+        shots.join("sign-in-phone.png"),
+        browser.screenshot().await.expect("shot"),
+    )
+    .expect("saved");
+    who.send_keys("Katherine").await.expect("typed");
+    browser
+        .find(Locator::Id("passcode"))
+        .await
+        .expect("the passcode field")
+        .send_keys(&passcode)
+        .await
+        .expect("typed");
+    browser
+        .find(Locator::Css("button[value=approve]"))
+        .await
+        .expect("Approve")
+        .click()
+        .await
+        .expect("clicked");
+    // The browser follows the redirect to the host's callback (nothing
+    // listens there); the code is in the address.
+    let callback = wait_for_url(&browser, "http://127.0.0.1:1/callback").await;
+    oauth
+        .handle_callback_url(callback.as_str())
+        .await
+        .expect("code exchange");
+    let manager = oauth.into_authorization_manager().expect("authorized");
+    let transport = StreamableHttpClientTransport::with_client(
+        AuthClient::new(reqwest::Client::default(), manager),
+        StreamableHttpClientTransportConfig::with_uri(connector.as_str()),
+    );
+    let client = McpClient(().serve(transport).await.expect("authenticated client"));
+    let session = client.call("begin_session", json!({})).await.ok()["session"].clone();
+    client
+        .call(
+            "domain_search",
+            json!({"session": session, "query": "lighthouse"}),
+        )
+        .await
+        .ok();
+    browser.close_window().await.expect("closed");
+
+    // Back on the dashboard, never reloaded: the timeline and feed moved.
+    browser
+        .switch_to_window(dashboard_window)
+        .await
+        .expect("switch back");
+    wait_text(&browser, "#clients", "tool calls").await;
+    wait_text(&browser, "#feed", "domain_search").await;
+    let done = browser
+        .find_all(Locator::Css("#clients li.done"))
+        .await
+        .expect("steps");
+    assert_eq!(done.len(), 7, "every step of the sign-in is done");
+    assert!(
+        browser
+            .find(Locator::Css("#clients .stopped"))
+            .await
+            .is_err(),
+        "nothing stopped"
+    );
+    std::fs::write(
+        shots.join("dashboard-phone.png"),
+        browser.screenshot().await.expect("shot"),
+    )
+    .expect("saved");
+
+    // The token inspector, on a token for another audience.
+    let minted = command(
+        devkit.folder.path(),
+        &[
+            "mint-token",
+            "--sub",
+            "katherine",
+            "--aud",
+            "https://old-tunnel.example/mcp",
+            "--iss",
+            connector.origin().ascii_serialization().as_str(),
+        ],
+        Cloudflared::Missing,
+        &[],
+    )
+    .output()
+    .expect("mint-token runs");
+    let token = String::from_utf8_lossy(&minted.stdout).trim().to_owned();
+    browser
+        .set_window_size(1280, 900)
+        .await
+        .expect("laptop size");
+    browser
+        .find(Locator::Id("token"))
+        .await
+        .expect("textarea")
+        .send_keys(&token)
+        .await
+        .expect("pasted");
+    browser
+        .find(Locator::Id("inspect"))
+        .await
+        .expect("Inspect")
+        .click()
+        .await
+        .expect("clicked");
+    wait_text(&browser, "#verdict", "✗ audience").await;
+    let verdict = browser
+        .find(Locator::Id("verdict"))
+        .await
+        .expect("verdict")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        verdict.contains("✓ signature")
+            && verdict.contains("✓ issuer")
+            && verdict.contains("✓ expiry"),
+        "{verdict}"
+    );
+    assert!(
+        verdict.contains("issued for https://old-tunnel.example/mcp"),
+        "{verdict}"
+    );
+    std::fs::write(
+        shots.join("dashboard-laptop.png"),
+        browser.screenshot().await.expect("shot"),
+    )
+    .expect("saved");
+
+    // Through the tunnel there is no dashboard.
+    browser
+        .goto(connector.join("/_devkit/").expect("url").as_str())
+        .await
+        .expect("navigates");
+    let body = browser.source().await.expect("source");
+    assert!(
+        !body.contains("devkit dashboard"),
+        "the dashboard answered through the tunnel"
+    );
+
+    drop(client);
+    browser.close().await.expect("browser closed");
+    devkit.signal("INT");
+    assert!(devkit.wait_exit().success(), "{}", devkit.output());
+}
+
+/// chromedriver on a free port, killed on drop.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+}
+
+impl Chromedriver {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("BROWSER_TESTS is set, but chromedriver does not run: apt-get install -y chromium chromium-driver (.ci/run does)");
+        Self { child, port }
+    }
+
+    async fn browser(&self) -> fantoccini::Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=390,844"]}),
+        );
+        let started = Instant::now();
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match fantoccini::ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.port))
+                .await
+            {
+                Ok(client) => return client,
+                // chromedriver takes a moment to listen.
+                Err(_) if started.elapsed() < WAIT => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("chromedriver gave no browser: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until the element `css` holds `text`.
+async fn wait_text(browser: &fantoccini::Client, css: &str, text: &str) {
+    let started = Instant::now();
+    loop {
+        if let Ok(element) = browser.find(Locator::Css(css)).await
+            && element.text().await.is_ok_and(|t| t.contains(text))
+        {
+            return;
+        }
+        assert!(started.elapsed() < WAIT, "{css} never showed {text:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the browser's address starts with `prefix`.
+async fn wait_for_url(browser: &fantoccini::Client, prefix: &str) -> Url {
+    let started = Instant::now();
+    loop {
+        if let Ok(now) = browser.current_url().await
+            && now.as_str().starts_with(prefix)
+        {
+            return now;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "the browser never reached {prefix}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn banner_url(devkit: &mut Devkit, label: &str) -> String {

@@ -284,7 +284,7 @@ impl SearchIndex {
                 continue;
             }
             for (_, word) in words {
-                clauses.push((Occur::Should, self.word(&word)));
+                clauses.extend(self.word(&word));
             }
             // Longer words that match nothing may be one typo away from one that does.
             for raw in part.split(|c: char| !c.is_alphanumeric()) {
@@ -300,7 +300,7 @@ impl SearchIndex {
                 }
                 typo_checks += 1;
                 if let Some(fixed) = self.one_typo_away(searcher, &mut analyzer, raw) {
-                    clauses.push((Occur::Should, self.word(&fixed)));
+                    clauses.extend(self.word(&fixed));
                 }
             }
         }
@@ -321,13 +321,23 @@ impl SearchIndex {
         Box::new(BooleanQuery::new(clauses))
     }
 
-    fn word(&self, stem: &str) -> Box<dyn Query> {
-        self.per_field(|field| {
-            Box::new(TermQuery::new(
-                Term::from_field_text(field, stem),
-                IndexRecordOption::WithFreqs,
-            ))
-        })
+    /// `stem` in every field, boosted by field, as optional clauses of the
+    /// one top-level query: all term scorers side by side, so tantivy can
+    /// skip blocks that cannot reach the top hits (block-max WAND) instead
+    /// of scoring every item that holds a common word.
+    fn word(&self, stem: &str) -> impl Iterator<Item = (Occur, Box<dyn Query>)> + '_ {
+        let stem = stem.to_owned();
+        self.fields
+            .iter()
+            .zip(BOOSTS)
+            .map(move |(&field, (_, boost))| {
+                let term = TermQuery::new(
+                    Term::from_field_text(field, &stem),
+                    IndexRecordOption::WithFreqs,
+                );
+                let query: Box<dyn Query> = Box::new(BoostQuery::new(Box::new(term), boost));
+                (Occur::Should, query)
+            })
     }
 
     fn known(&self, searcher: &Searcher, stem: &str) -> bool {

@@ -28,7 +28,7 @@ use rmcp::{
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde_json::{Value, value::RawValue};
 
 use kit_serve::{
     activity::{Activity, What},
@@ -624,6 +624,44 @@ fn tool_span(tool: &str, context: &RequestContext<RoleServer>) -> tracing::Span 
     span
 }
 
+/// Longest preview of a call's arguments or result for `devkit up`.
+const PREVIEW_CHARS: usize = 600;
+
+/// `value` as compact JSON for a watcher: session tokens cut to their first
+/// 6 characters, and the whole cut to [`PREVIEW_CHARS`].
+fn preview(value: Option<&Value>) -> String {
+    fn redact(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map.iter_mut() {
+                    match inner {
+                        Value::String(token) if key == "session" => {
+                            let head: String = token.chars().take(6).collect();
+                            *token = format!("{head}…");
+                        }
+                        other => redact(other),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(redact),
+            _ => {}
+        }
+    }
+    let Some(value) = value else {
+        return String::new();
+    };
+    let mut value = value.clone();
+    redact(&mut value);
+    shortened(&value.to_string())
+}
+
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 /// A tool error's code: its first word when that is one of ours
 /// (`SESSION_REQUIRED: …`), else `error`.
 fn error_code(text: &str) -> &str {
@@ -656,13 +694,15 @@ impl ServerHandler for Connector {
             "unknown".into()
         };
         let span = tool_span(&tool, &context);
-        // Read before the call takes the context; only when someone watches.
-        let caller = self.state.activity.is_on().then(|| {
-            context
+        // Read before the call takes them; only when someone watches.
+        let watched = self.state.activity.is_on().then(|| {
+            let caller = context
                 .extensions
                 .get::<Parts>()
                 .and_then(|p| p.extensions.get::<Identity>())
-                .map_or_else(String::new, |who| who.subject.clone())
+                .map_or_else(String::new, |who| who.subject.clone());
+            let arguments = request.arguments.clone().map(Value::Object);
+            (caller, preview(arguments.as_ref()))
         });
         let response =
             tracing::Instrument::instrument(self.call_router(request, context), span.clone()).await;
@@ -678,12 +718,27 @@ impl ServerHandler for Connector {
         span.record("outcome", outcome);
         let seconds = started.elapsed().as_secs_f64();
         self.state.metrics.tool_call(&tool, outcome, seconds);
-        if let Some(user) = caller {
+        if let Some((user, arguments)) = watched {
+            let result = match &response {
+                Ok(CallToolResponse::Complete(result)) => match &result.structured_content {
+                    Some(content) => preview(Some(content)),
+                    None => result
+                        .content
+                        .first()
+                        .and_then(ContentBlock::as_text)
+                        .map(|text| shortened(&text.text))
+                        .unwrap_or_default(),
+                },
+                Ok(_) => String::new(),
+                Err(error) => shortened(&error.message),
+            };
             self.state.activity.emit(What::ToolCall {
                 user,
                 tool,
                 millis: seconds * 1000.0,
                 outcome: outcome.to_owned(),
+                arguments,
+                result,
             });
         }
         response
@@ -735,5 +790,28 @@ impl ServerHandler for Connector {
 
     fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
         std::borrow::Cow::Borrowed(PROTOCOL_VERSIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn previews_cut_session_tokens_and_length() {
+        let arguments = json!({"session": "abcdefghijklmnop", "query": "maps", "nested": [{"session": "zyxwvutsr"}]});
+        let shown = preview(Some(&arguments));
+        assert!(shown.contains(r#""session":"abcdef…""#), "{shown}");
+        assert!(shown.contains(r#""session":"zyxwvu…""#), "{shown}");
+        assert!(
+            !shown.contains("ghijkl") && shown.contains("maps"),
+            "{shown}"
+        );
+        let long = preview(Some(&json!({"body": "x".repeat(5000)})));
+        assert_eq!(long.chars().count(), PREVIEW_CHARS + 1);
+        assert!(long.ends_with('…'));
+        assert_eq!(preview(None), "");
     }
 }

@@ -52,11 +52,15 @@ pub enum What {
         why: String,
     },
     /// A tool call: `outcome` is `ok` or the error's code (`SESSION_REQUIRED`).
+    /// `arguments` and `result` are short JSON previews, session tokens cut
+    /// to their first characters.
     ToolCall {
         user: String,
         tool: String,
         millis: f64,
         outcome: String,
+        arguments: String,
+        result: String,
     },
     /// A request refused before any tool ran: 401 (and why), 403, a bad
     /// `Origin` or `Host`.
