@@ -38,6 +38,8 @@ use crate::inspect::{self, Expected};
 pub(crate) const PATH: &str = "/_devkit/";
 /// Calls kept for the feed; older ones drop off.
 const FEED: usize = 200;
+/// A discovery read this long before a registration belongs to it.
+const DISCOVERY_WINDOW: Duration = Duration::from_secs(120);
 /// Tokens issued this long ago and never used: the host did not call back.
 const UNUSED_AFTER: Duration = Duration::from_secs(60);
 
@@ -171,6 +173,7 @@ async fn state(State(dashboard): State<Dashboard>) -> Json<Value> {
         let record = lock(&dashboard.record);
         let answer = json!({
             "uptime_seconds": uptime,
+            "database_reachable": Value::Null,
             "clients": record.timelines(now),
             "feed": record.feed,
             "refusals": record.refusals,
@@ -189,6 +192,7 @@ async fn state(State(dashboard): State<Dashboard>) -> Json<Value> {
         }));
     }
     answer["users"] = Value::Array(rows);
+    answer["database_reachable"] = Value::Bool(dashboard.store.ping().await.is_ok());
     Json(answer)
 }
 
@@ -262,6 +266,7 @@ async fn inspect_token(State(dashboard): State<Dashboard>, Json(pasted): Json<Pa
 
 fn kind(what: &What) -> &'static str {
     match what {
+        What::MetadataFetched { .. } => "metadata_fetched",
         What::Registered { .. } => "registered",
         What::AuthorizePage { .. } => "page_shown",
         What::Approved { .. } => "approved",
@@ -282,6 +287,8 @@ struct Record {
     refusals: VecDeque<Refusal>,
     /// User → their latest call.
     last_call: HashMap<String, SystemTime>,
+    /// The latest read of a discovery document: a client about to register.
+    discovery: Option<SystemTime>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -317,6 +324,7 @@ struct Timeline {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 enum Step {
+    MetadataFetched,
     Registered,
     PageShown,
     Approved,
@@ -331,12 +339,22 @@ impl Record {
     fn add(&mut self, event: &Event) {
         let at = event.at;
         match &event.what {
+            What::MetadataFetched { .. } => self.discovery = Some(at),
             What::Registered {
                 client_id,
                 client_name,
                 how,
             } => {
+                // Discovery carries no client id: a read just before this
+                // registration was this client's.
+                let discovered = self.discovery.filter(|d| {
+                    at.duration_since(*d)
+                        .is_ok_and(|ago| ago <= DISCOVERY_WINDOW)
+                });
                 let timeline = self.client(client_id);
+                if let Some(discovered) = discovered {
+                    timeline.step(Step::MetadataFetched, discovered, String::new());
+                }
                 timeline.name.clone_from(client_name);
                 timeline.step(Step::Registered, at, format!("by {how}"));
             }
@@ -505,20 +523,18 @@ impl Timeline {
             }
             return None;
         }
-        if let Some(at) = self.reached(Step::PageShown)
-            && ago(at) >= UNUSED_AFTER
-        {
-            return Some("the sign-in page was shown and never answered".into());
+        // The latest step reached decides, so check from the end.
+        if let Some(at) = self.reached(Step::Approved) {
+            return (ago(at) >= UNUSED_AFTER).then(|| {
+                "approved, but the host never exchanged its code: check its redirect URI".into()
+            });
         }
-        if let Some(at) = self.reached(Step::Approved)
-            && ago(at) >= UNUSED_AFTER
-        {
-            return Some(
-                "approved, but the host never exchanged its code: check its redirect URI".into(),
-            );
+        if let Some(at) = self.reached(Step::PageShown) {
+            return (ago(at) >= UNUSED_AFTER)
+                .then(|| "the sign-in page was shown and never answered".into());
         }
         match self.reached(Step::Registered) {
-            Some(at) if self.steps.len() == 1 && ago(at) >= UNUSED_AFTER => {
+            Some(at) if ago(at) >= UNUSED_AFTER => {
                 Some("registered, but the host never opened the sign-in page".into())
             }
             _ => None,

@@ -51,6 +51,11 @@ impl Lines {
     fn line(&mut self, event: &Event) -> String {
         let at = chrono::DateTime::<chrono::Local>::from(event.at).format("%H:%M:%S");
         let (kind, tone, rest) = match &event.what {
+            What::MetadataFetched { document } => (
+                "sign-in",
+                Tone::SignIn,
+                format!("{:<14} {document} metadata", "discovery"),
+            ),
             What::Registered {
                 client_id,
                 client_name,

@@ -656,7 +656,13 @@ async fn the_dashboard_is_local_only_and_follows_a_sign_in_live() {
             .expect("open");
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
-    for kind in ["registered", "page_shown", "approved", "code_exchanged"] {
+    for kind in [
+        "metadata_fetched",
+        "registered",
+        "page_shown",
+        "approved",
+        "code_exchanged",
+    ] {
         assert!(seen.contains(kind), "{kind} in {seen}");
     }
     let state: Value = reqwest::get(dashboard.join("state").expect("url"))
@@ -676,6 +682,7 @@ async fn the_dashboard_is_local_only_and_follows_a_sign_in_live() {
     assert_eq!(
         steps,
         [
+            "metadata_fetched",
             "registered",
             "page_shown",
             "approved",
@@ -863,7 +870,7 @@ async fn the_dashboard_and_sign_in_work_in_a_real_browser() {
         .find_all(Locator::Css("#clients li.done"))
         .await
         .expect("steps");
-    assert_eq!(done.len(), 7, "every step of the sign-in is done");
+    assert_eq!(done.len(), 8, "every step of the sign-in is done");
     assert!(
         browser
             .find(Locator::Css("#clients .stopped"))

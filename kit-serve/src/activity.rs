@@ -29,6 +29,9 @@ pub struct Event {
 /// The events, in the order a sign-in meets them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum What {
+    /// A client read a discovery document: the connector's protected-resource
+    /// metadata (`protected resource`) or the issuer's (`authorization server`).
+    MetadataFetched { document: &'static str },
     /// A client registered: by dynamic registration (`dcr`) or by a client
     /// metadata document (`metadata document`).
     Registered {

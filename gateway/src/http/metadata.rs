@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use axum::{Json, Router, extract::State, routing::get};
+use kit_serve::activity::{Activity, What};
 use serde::Serialize;
 use url::Url;
 
 /// The metadata document, built once at start.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ResourceMetadata {
     pub resource: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -33,10 +34,18 @@ pub fn metadata_url(resource: &Url) -> String {
     url.to_string()
 }
 
-/// Serves the document at the RFC 9728 path for the resource and at the root path.
-pub fn router(metadata: ResourceMetadata, resource: &Url) -> Router {
-    let metadata = Arc::new(metadata);
-    let handler = get(|State(m): State<Arc<ResourceMetadata>>| async move { Json(m) });
+/// Serves the document at the RFC 9728 path for the resource and at the
+/// root path; each read is published to `activity` (a sign-in's first step).
+pub fn router(metadata: ResourceMetadata, resource: &Url, activity: Activity) -> Router {
+    let metadata = Arc::new((metadata, activity));
+    let handler = get(
+        |State(served): State<Arc<(ResourceMetadata, Activity)>>| async move {
+            served.1.emit(What::MetadataFetched {
+                document: "protected resource",
+            });
+            Json(served.0.clone())
+        },
+    );
     let mut router = Router::new().route("/.well-known/oauth-protected-resource", handler.clone());
     let specific = metadata_path(resource);
     if specific != "/.well-known/oauth-protected-resource" {

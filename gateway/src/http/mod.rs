@@ -28,9 +28,10 @@ pub fn router(
     readiness: health::Readiness,
     request_timeout: Duration,
 ) -> Router {
+    let activity = transport.activity.clone();
     Router::new()
         .merge(mcp::router(state, guard, transport))
-        .merge(metadata::router(metadata.0, metadata.1))
+        .merge(metadata::router(metadata.0, metadata.1, activity))
         .merge(health::router(readiness))
         // A request still arriving or unanswered after this (a stalled
         // body, say) ends with 408; `serve` bounds the head the same way.

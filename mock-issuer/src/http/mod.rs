@@ -57,6 +57,9 @@ pub fn router(issuer: Arc<Issuer>) -> Router {
 }
 
 async fn metadata(State(issuer): State<Arc<Issuer>>) -> impl IntoResponse {
+    issuer.settings.activity.emit(What::MetadataFetched {
+        document: "authorization server",
+    });
     Json(issuer.metadata())
 }
 
