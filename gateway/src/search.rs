@@ -31,8 +31,9 @@
 //! assert!(hits[0].snippet.contains("**stretching**"));
 //! ```
 
+use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder};
 use std::{
-    collections::BTreeSet,
+    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
     sync::Arc,
@@ -68,8 +69,7 @@ const BOOSTS: [(&str, f32); 4] = [
 ];
 /// Words at least this long are forgiven one typo when they match nothing.
 const TYPO_MIN_CHARS: usize = 5;
-/// At most this many words of one query are looked at for typos (each
-/// costs a few thousand dictionary look-ups).
+/// At most this many words of one query are looked at for typos.
 const TYPO_MAX_WORDS: usize = 8;
 const SNIPPET_CHARS: usize = 160;
 /// The indexer's buffer before it writes a segment; segments are merged into
@@ -83,6 +83,9 @@ pub struct SearchIndex {
     /// title, tags, summary, body: in [`BOOSTS`]' order.
     fields: [Field; 4],
     analyzer: TextAnalyzer,
+    /// Makes the one-edit automata of the typo check (built once: its
+    /// tables take a while).
+    typos: Arc<LevenshteinAutomatonBuilder>,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -261,6 +264,7 @@ impl SearchIndex {
             reader,
             fields,
             analyzer: analyzer(),
+            typos: Arc::new(LevenshteinAutomatonBuilder::new(1, true)),
         })
     }
 
@@ -299,7 +303,7 @@ impl SearchIndex {
                     continue;
                 }
                 typo_checks += 1;
-                if let Some(fixed) = self.one_typo_away(searcher, &mut analyzer, raw) {
+                if let Some(fixed) = self.one_typo_away(searcher, stem) {
                     clauses.extend(self.word(&fixed));
                 }
             }
@@ -349,39 +353,55 @@ impl SearchIndex {
     }
 
     /// The indexed word one edit (a letter dropped, added, changed, or two
-    /// swapped) from `raw` that most items use; ties go to the first in
-    /// alphabetical order, so the choice is the same every time.
-    fn one_typo_away(
-        &self,
-        searcher: &Searcher,
-        analyzer: &mut TextAnalyzer,
-        raw: &str,
-    ) -> Option<String> {
-        let word: Vec<char> = raw.to_lowercase().chars().collect();
-        let mut best: Option<(u64, String)> = None;
-        let mut seen = BTreeSet::new();
-        for variant in one_edit(&word) {
-            let stems = tokens(analyzer, &variant);
-            let [(_, stem)] = stems.as_slice() else {
+    /// swapped) from `stem` that most items use; ties go to the first in
+    /// alphabetical order, so the choice is the same every time. A
+    /// Levenshtein automaton walks each field's term dictionary, so the cost
+    /// is a few dictionary paths, not a look-up per possible variant.
+    fn one_typo_away(&self, searcher: &Searcher, stem: &str) -> Option<String> {
+        let segment = searcher.segment_readers().first()?;
+        let mut uses: BTreeMap<String, u64> = BTreeMap::new();
+        for &field in &self.fields {
+            let Ok(inverted) = segment.inverted_index(field) else {
                 continue;
             };
-            if !seen.insert(stem.clone()) {
+            let automaton = OneEdit(self.typos.build_dfa(stem));
+            let Ok(mut terms) = inverted.terms().search(automaton).into_stream() else {
                 continue;
-            }
-            let uses: u64 = self
-                .fields
-                .iter()
-                .map(|&field| {
-                    searcher
-                        .doc_freq(&Term::from_field_text(field, stem))
-                        .unwrap_or(0)
-                })
-                .sum();
-            if uses > 0 && best.as_ref().is_none_or(|(most, _)| uses > *most) {
-                best = Some((uses, stem.clone()));
+            };
+            while terms.advance() {
+                if let Ok(word) = std::str::from_utf8(terms.key()) {
+                    *uses.entry(word.to_owned()).or_default() += u64::from(terms.value().doc_freq);
+                }
             }
         }
-        best.map(|(_, stem)| stem)
+        uses.remove(stem);
+        let most = uses.values().copied().max()?;
+        uses.into_iter()
+            .find(|(_, n)| *n == most)
+            .map(|(word, _)| word)
+    }
+}
+
+/// Words within one edit of a term, as an automaton over the dictionary's bytes.
+struct OneEdit(levenshtein_automata::DFA);
+
+impl tantivy_fst::Automaton for OneEdit {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != levenshtein_automata::SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
     }
 }
 
@@ -431,29 +451,6 @@ fn split_phrases(text: &str) -> Vec<(bool, &str)> {
     // A stray quote stays in the words, where the analyser drops it.
     parts.retain(|(_, part)| !part.trim().is_empty());
     parts
-}
-
-/// Every word one edit from `word` (a–z only for added or changed letters).
-fn one_edit(word: &[char]) -> impl Iterator<Item = String> + '_ {
-    let n = word.len();
-    let with = move |edit: &dyn Fn(&mut Vec<char>)| {
-        let mut w = word.to_vec();
-        edit(&mut w);
-        w.into_iter().collect::<String>()
-    };
-    let deletes = (0..n).map(move |i| {
-        with(&|w| {
-            w.remove(i);
-        })
-    });
-    let swaps = (0..n.saturating_sub(1)).map(move |i| with(&|w| w.swap(i, i + 1)));
-    let changes = (0..n).flat_map(move |i| {
-        ('a'..='z')
-            .filter(move |&c| c != word[i])
-            .map(move |c| with(&|w| w[i] = c))
-    });
-    let inserts = (0..=n).flat_map(move |i| ('a'..='z').map(move |c| with(&|w| w.insert(i, c))));
-    deletes.chain(swaps).chain(changes).chain(inserts)
 }
 
 /// The snippet's text with its matched words in `**bold**`.
