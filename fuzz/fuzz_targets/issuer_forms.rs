@@ -49,6 +49,7 @@ fn world() -> &'static World {
             refresh_reuse_interval: Duration::from_secs(30),
             allow_loopback_documents: false,
             passcode: None,
+            activity: kit_serve::activity::Activity::off(),
         };
         let issuer = Issuer::open(settings, NOW).expect("the issuer opens");
         let request: RegistrationRequest = serde_json::from_value(serde_json::json!({
