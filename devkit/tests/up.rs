@@ -275,28 +275,7 @@ fn process_gone(pid: u32) -> bool {
 /// The whole sign-in as a chat host does it, through `connector`, with the
 /// person typing `who` (and the passcode, when the page asks).
 async fn sign_in(connector: &Url, who: &str, passcode: Option<&str>) -> McpClient {
-    let challenge =
-        match ().serve(StreamableHttpClientTransport::from_uri(connector.as_str())).await {
-            Err(error) => error.auth_challenge().expect("a 401 challenge").to_owned(),
-            Ok(_) => panic!("an unauthenticated client must be refused"),
-        };
-    let redirect_uri = "http://127.0.0.1:1/callback";
-    let mut oauth = OAuthState::new(connector.as_str(), None)
-        .await
-        .expect("oauth state");
-    oauth
-        .start_authorization(
-            AuthorizationRequest::new(redirect_uri)
-                .with_client_name("devkit up test host")
-                .with_challenge(challenge),
-        )
-        .await
-        .expect("discovery and registration");
-    let authorize = oauth.get_authorization_url().await.expect("authorize url");
-    assert!(
-        authorize.starts_with(connector.origin().ascii_serialization().as_str()),
-        "the issuer shares the connector's origin: {authorize}"
-    );
+    let (oauth, authorize) = host_starts_sign_in(connector, "devkit up test host").await;
     let http = no_redirects();
     let page = http.get(&authorize).send().await.expect("page");
     assert_eq!(page.status(), 200);
@@ -320,8 +299,46 @@ async fn sign_in(connector: &Url, who: &str, passcode: Option<&str>) -> McpClien
         .to_str()
         .expect("location")
         .to_owned();
+    host_finishes_sign_in(connector, oauth, &location).await
+}
+
+/// What a host does before the person sees the sign-in page: it is refused,
+/// discovers the issuer, registers as `client_name`, and builds the
+/// authorization URL (returned with its OAuth state).
+async fn host_starts_sign_in(connector: &Url, client_name: &str) -> (OAuthState, String) {
+    let challenge =
+        match ().serve(StreamableHttpClientTransport::from_uri(connector.as_str())).await {
+            Err(error) => error.auth_challenge().expect("a 401 challenge").to_owned(),
+            Ok(_) => panic!("an unauthenticated client must be refused"),
+        };
+    let mut oauth = OAuthState::new(connector.as_str(), None)
+        .await
+        .expect("oauth state");
     oauth
-        .handle_callback_url(&location)
+        .start_authorization(
+            AuthorizationRequest::new(CALLBACK)
+                .with_client_name(client_name)
+                .with_challenge(challenge),
+        )
+        .await
+        .expect("discovery and registration");
+    let authorize = oauth.get_authorization_url().await.expect("authorize url");
+    assert!(
+        authorize.starts_with(connector.origin().ascii_serialization().as_str()),
+        "the issuer shares the connector's origin: {authorize}"
+    );
+    (oauth, authorize)
+}
+
+/// What a host does once the browser is back at its callback: exchanges the
+/// code and connects with the tokens.
+async fn host_finishes_sign_in(
+    connector: &Url,
+    mut oauth: OAuthState,
+    callback: &str,
+) -> McpClient {
+    oauth
+        .handle_callback_url(callback)
         .await
         .expect("code exchange");
     let manager = oauth.into_authorization_manager().expect("authorized");
@@ -331,6 +348,9 @@ async fn sign_in(connector: &Url, who: &str, passcode: Option<&str>) -> McpClien
     );
     McpClient(().serve(transport).await.expect("authenticated client"))
 }
+
+/// Where the test hosts ask to be sent back; nothing listens there.
+const CALLBACK: &str = "http://127.0.0.1:1/callback";
 
 fn url(text: &str) -> Url {
     Url::parse(text).unwrap_or_else(|e| panic!("`{text}`: {e}"))
@@ -792,23 +812,7 @@ async fn the_dashboard_and_sign_in_work_in_a_real_browser() {
     let dashboard_window = browser.window().await.expect("window");
 
     // A host signs in; the person answers the real page in a second window.
-    let challenge =
-        match ().serve(StreamableHttpClientTransport::from_uri(connector.as_str())).await {
-            Err(error) => error.auth_challenge().expect("a 401 challenge").to_owned(),
-            Ok(_) => panic!("an unauthenticated client must be refused"),
-        };
-    let mut oauth = OAuthState::new(connector.as_str(), None)
-        .await
-        .expect("oauth state");
-    oauth
-        .start_authorization(
-            AuthorizationRequest::new("http://127.0.0.1:1/callback")
-                .with_client_name("Browser test host")
-                .with_challenge(challenge),
-        )
-        .await
-        .expect("discovery and registration");
-    let authorize = oauth.get_authorization_url().await.expect("authorize url");
+    let (oauth, authorize) = host_starts_sign_in(&connector, "Browser test host").await;
     let page = browser.new_window(false).await.expect("second window");
     browser.switch_to_window(page.handle).await.expect("switch");
     browser.goto(&authorize).await.expect("sign-in page");
@@ -838,17 +842,8 @@ async fn the_dashboard_and_sign_in_work_in_a_real_browser() {
         .expect("clicked");
     // The browser follows the redirect to the host's callback (nothing
     // listens there); the code is in the address.
-    let callback = wait_for_url(&browser, "http://127.0.0.1:1/callback").await;
-    oauth
-        .handle_callback_url(callback.as_str())
-        .await
-        .expect("code exchange");
-    let manager = oauth.into_authorization_manager().expect("authorized");
-    let transport = StreamableHttpClientTransport::with_client(
-        AuthClient::new(reqwest::Client::default(), manager),
-        StreamableHttpClientTransportConfig::with_uri(connector.as_str()),
-    );
-    let client = McpClient(().serve(transport).await.expect("authenticated client"));
+    let callback = wait_for_url(&browser, CALLBACK).await;
+    let client = host_finishes_sign_in(&connector, oauth, callback.as_str()).await;
     let session = client.call("begin_session", json!({})).await.ok()["session"].clone();
     client
         .call(

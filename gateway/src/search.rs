@@ -85,7 +85,7 @@ pub struct SearchIndex {
     analyzer: TextAnalyzer,
     /// Makes the one-edit automata of the typo check (built once: its
     /// tables take a while).
-    typos: Arc<LevenshteinAutomatonBuilder>,
+    typos: LevenshteinAutomatonBuilder,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -264,7 +264,7 @@ impl SearchIndex {
             reader,
             fields,
             analyzer: analyzer(),
-            typos: Arc::new(LevenshteinAutomatonBuilder::new(1, true)),
+            typos: LevenshteinAutomatonBuilder::new(1, true),
         })
     }
 
