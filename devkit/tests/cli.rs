@@ -529,6 +529,14 @@ fn new_crate(template: &str, dir: &Path) {
 
 /// `cargo test` in a generated crate, which must pass; its output.
 fn cargo_test(dir: &Path) -> String {
+    // Generated crates are separate workspaces sharing one build directory,
+    // and cargo 1.95's locks do not keep two of them from writing the same
+    // artifacts at once (CI saw a link fail on a half-written library): one
+    // build at a time.
+    static ONE_BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // The workspace's own build directory: the kit is compiled already.
     let target = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .parent()
