@@ -48,6 +48,7 @@ pub struct Metrics {
     token_refusals: Family<ReasonLabel, Counter>,
     session_refusals: Counter,
     store_errors: Counter,
+    direct_answers: Counter,
 }
 
 /// Histogram buckets for tool latency: 0.1 ms to 1.6 s, doubling.
@@ -106,6 +107,12 @@ impl Metrics {
             "Tool calls answered STORE_UNAVAILABLE",
             store_errors.clone(),
         );
+        let direct_answers = Counter::default();
+        registry.register(
+            "mcp_direct_answers",
+            "MCP requests answered without rmcp's per-request service loop",
+            direct_answers.clone(),
+        );
         if let Some((ok, failed)) = sources.jwks_fetches {
             registry.register("jwks_fetches", "Issuer key-set fetches that succeeded", ok);
             registry.register(
@@ -129,6 +136,7 @@ impl Metrics {
             token_refusals,
             session_refusals,
             store_errors,
+            direct_answers,
         })
     }
 
@@ -157,6 +165,11 @@ impl Metrics {
             }
             _ => {}
         }
+    }
+
+    /// One request answered in the HTTP task (`http/direct.rs`).
+    pub fn answered_directly(&self) {
+        self.direct_answers.inc();
     }
 
     pub fn token_refused(&self, reason: &'static str) {
@@ -198,6 +211,7 @@ mod tests {
             "gateway_jwks_fetches_total 1",
             "gateway_jwks_fetch_failures_total 0",
             "gateway_store_errors_total 0",
+            "gateway_mcp_direct_answers_total 0",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -14,8 +14,19 @@
 //! 3. rmcp answers arguments that do not fit a tool's schema with a tool
 //!    error of its own wording; [`argument_problem`] recognises it by its
 //!    prefix so the kit can give it the `INVALID_ARGUMENT` code.
+//! 4. rmcp runs every stateless request through a service loop of its own
+//!    (a transport, channels and three tasks) to get one answer back. The
+//!    hot requests, `tools/call` and `tools/list` answered as JSON, are
+//!    answered in the HTTP task instead (`http/direct.rs`), but only those
+//!    that rmcp's every check would pass unchanged ([`may_read_directly`],
+//!    [`direct_revision`]): anything else, errors included, still goes to
+//!    rmcp, so its answers stay rmcp's own. See `docs/decisions.md`.
 
-use http::{HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode, header::CONTENT_LENGTH};
+use rmcp::model::{ClientRequest, GetMeta, ProtocolVersion};
+
+/// The header naming the revision a request is made under.
+const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// rmcp 3.11's wording for arguments that do not deserialise.
 const ARGUMENT_ERROR_PREFIX: &str = "failed to deserialize parameters:";
@@ -40,6 +51,48 @@ pub(crate) fn is_json(content_type: Option<&HeaderValue>) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Whether the gateway may read this POST's body itself to see if it can be
+/// answered directly: JSON (else rmcp answers 415) with a declared length
+/// within the limit (else rmcp's own reading decides, 413 included).
+pub(crate) fn may_read_directly(headers: &HeaderMap, max_body_bytes: usize) -> bool {
+    is_json(headers.get(http::header::CONTENT_TYPE))
+        && headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .is_some_and(|length| length <= max_body_bytes)
+}
+
+/// The revision a parsed request is answered under when the gateway answers
+/// it without rmcp's service loop, or `None` to leave it to rmcp.
+///
+/// Only `tools/call` and `tools/list` of the session-era revisions are
+/// answered directly: a request naming its revision in `_meta`, or a header
+/// of 2026-07-28 or later, takes rmcp's negotiated path with its standard
+/// header checks; an unknown or unreadable header gets rmcp's 400. With no
+/// header, rmcp assumes 2025-03-26, and so does this.
+pub(crate) fn direct_revision(
+    headers: &HeaderMap,
+    request: &ClientRequest,
+) -> Option<ProtocolVersion> {
+    if !matches!(
+        request,
+        ClientRequest::CallToolRequest(_) | ClientRequest::ListToolsRequest(_)
+    ) || request.get_meta().protocol_version().is_some()
+    {
+        return None;
+    }
+    let Some(value) = headers.get(PROTOCOL_VERSION_HEADER) else {
+        return Some(ProtocolVersion::V_2025_03_26);
+    };
+    let named = value.to_str().ok()?;
+    ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .find(|known| known.as_str() == named)
+        .filter(|known| known.as_str() < ProtocolVersion::STANDARD_HEADERS.as_str())
+        .cloned()
 }
 
 /// True when the client accepts an event stream but not JSON.
@@ -115,6 +168,75 @@ mod tests {
             argument_problem("NOT_FOUND: failed to deserialize parameters:"),
             None
         );
+    }
+
+    #[test]
+    fn only_a_json_body_of_declared_length_within_the_limit_is_read_directly() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, HeaderValue::from_static(value));
+            }
+            map
+        };
+        let json = ("content-type", "application/json");
+        assert!(may_read_directly(&headers(&[json, ("content-length", "100")]), 100));
+        assert!(!may_read_directly(&headers(&[json, ("content-length", "101")]), 100));
+        assert!(!may_read_directly(&headers(&[json]), 100), "chunked: rmcp reads it");
+        assert!(!may_read_directly(
+            &headers(&[("content-type", "text/plain"), ("content-length", "10")]),
+            100
+        ));
+        assert!(!may_read_directly(&headers(&[json, ("content-length", "ten")]), 100));
+    }
+
+    #[test]
+    fn only_session_era_calls_and_lists_are_answered_directly() {
+        let request = |body: serde_json::Value| -> ClientRequest {
+            serde_json::from_value(body).expect("a client request")
+        };
+        let call = request(serde_json::json!({
+            "method": "tools/call", "params": {"name": "begin_session", "arguments": {}}
+        }));
+        let list = request(serde_json::json!({"method": "tools/list"}));
+        let with = |version: &'static str| {
+            let mut map = HeaderMap::new();
+            map.insert(PROTOCOL_VERSION_HEADER, HeaderValue::from_static(version));
+            map
+        };
+        assert_eq!(
+            direct_revision(&with("2025-11-25"), &call),
+            Some(ProtocolVersion::V_2025_11_25)
+        );
+        assert_eq!(
+            direct_revision(&with("2025-06-18"), &list),
+            Some(ProtocolVersion::V_2025_06_18)
+        );
+        // rmcp's default when no header names one.
+        assert_eq!(
+            direct_revision(&HeaderMap::new(), &call),
+            Some(ProtocolVersion::V_2025_03_26)
+        );
+        // rmcp's 400 for these, and its negotiated path for 2026-07-28.
+        assert_eq!(direct_revision(&with("2099-01-01"), &call), None);
+        assert_eq!(direct_revision(&with("2026-07-28"), &call), None);
+        let mut meta_call = serde_json::json!({
+            "method": "tools/call",
+            "params": {"name": "begin_session", "arguments": {},
+                       "_meta": {"io.modelcontextprotocol/protocolVersion": "2025-11-25"}}
+        });
+        assert_eq!(
+            direct_revision(&with("2025-11-25"), &request(meta_call.take())),
+            None
+        );
+        let init = request(serde_json::json!({
+            "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                       "clientInfo": {"name": "t", "version": "1"}}
+        }));
+        assert_eq!(direct_revision(&with("2025-11-25"), &init), None);
+        let ping = request(serde_json::json!({"method": "ping"}));
+        assert_eq!(direct_revision(&with("2025-11-25"), &ping), None);
     }
 
     /// rmcp still insists on both forms: its own check refuses one alone.

@@ -277,3 +277,92 @@ async fn probes_answer() {
         assert_eq!(response.status(), 200, "{path}");
     }
 }
+
+/// `tools/call` and `tools/list` are answered in the HTTP task, without
+/// rmcp's per-request service loop (`http/direct.rs`). Each answer must be
+/// the one rmcp gives: the same request sent chunked, with no
+/// Content-Length, is read and answered by rmcp. Successes, tool errors,
+/// rmcp's own argument and unknown-tool errors, both revisions' headers and
+/// the header-less default are compared, and the metric shows which
+/// requests took the direct path.
+#[tokio::test]
+async fn direct_answers_are_the_answers_rmcp_gives() {
+    let app = spawn_app(AppOptions::on(Backend::Sqlite)).await;
+    let token = app.token_for("alice");
+    let send = |body: &Value, version: Option<&'static str>, chunked: bool| {
+        let bytes = serde_json::to_vec(body).expect("json");
+        let body = if chunked {
+            reqwest::Body::wrap_stream(futures::stream::once(async move {
+                Ok::<_, std::io::Error>(bytes)
+            }))
+        } else {
+            reqwest::Body::from(bytes)
+        };
+        let mut request = reqwest::Client::new()
+            .post(&app.url)
+            .bearer_auth(&token)
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(version) = version {
+            request = request.header("mcp-protocol-version", version);
+        }
+        async move {
+            let response = request.send().await.expect("send");
+            let status = response.status().as_u16();
+            let kind = response.headers()["content-type"].to_owned();
+            let body: Value = response.json().await.expect("a JSON answer");
+            (status, kind, body)
+        }
+    };
+    let direct_answers = async || {
+        let text = reqwest::get(format!("http://{}/metrics", app.addr))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix("gateway_mcp_direct_answers_total "))
+            .and_then(|count| count.trim().parse::<u64>().ok())
+            .expect("the direct-answer count")
+    };
+
+    let start = send(&call(1, "begin_session", json!({})), Some("2025-11-25"), false).await;
+    let session = start.2["result"]["structuredContent"]["session"].clone();
+    assert!(session.is_string(), "{start:?}");
+    let cases = [
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        call(3, "domain_get_item", json!({"session": session, "id": "a2"})),
+        call(4, "domain_get_item", json!({"session": session, "id": "nope"})),
+        call(5, "domain_get_item", json!({"session": session, "id": 7})),
+        call(6, "user_get_state", json!({"session": "forged"})),
+        call(7, "no_such_tool", json!({})),
+        json!({"jsonrpc": "2.0", "id": "eight", "method": "tools/call",
+               "params": {"name": "domain_search", "arguments": {"session": session, "query": "maps"}}}),
+    ];
+    let before = direct_answers().await;
+    let mut direct = 0;
+    for version in [Some("2025-11-25"), Some("2025-06-18"), None] {
+        for case in &cases {
+            let answered = send(case, version, false).await;
+            let by_rmcp = send(case, version, true).await;
+            assert_eq!(answered, by_rmcp, "{version:?} {case}");
+            direct += 1;
+        }
+    }
+    assert_eq!(direct_answers().await - before, direct);
+
+    // What stays with rmcp, answered as before and not counted: initialize,
+    // ping, and a 2026-07-28 header (rmcp's negotiated path).
+    let before = direct_answers().await;
+    let init = json!({"jsonrpc": "2.0", "id": 9, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw-http-test", "version": "1"}}});
+    assert_eq!(send(&init, None, false).await.0, 200);
+    let ping = json!({"jsonrpc": "2.0", "id": 10, "method": "ping"});
+    assert_eq!(send(&ping, Some("2025-11-25"), false).await.0, 200);
+    let (status, _, body) = send(&cases[1], Some("2026-07-28"), false).await;
+    assert_eq!(status, 400, "2026-07-28 needs request _meta: {body}");
+    assert_eq!(direct_answers().await, before);
+}

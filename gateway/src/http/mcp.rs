@@ -26,6 +26,7 @@ use url::Url;
 
 use super::{
     auth::{Guard, require_identity},
+    direct::{Direct, Outcome},
     origin::{Allowed, require_allowed},
 };
 use crate::{
@@ -36,11 +37,13 @@ use crate::{
 
 type Service = StreamableHttpService<Connector, NeverSessionManager>;
 
-/// The two response flavours, one rmcp service each.
+/// The two response flavours, one rmcp service each, and the requests
+/// answered without rmcp's per-request service loop.
 #[derive(Clone)]
 struct Mcp {
     json: Arc<Service>,
     sse: Arc<Service>,
+    direct: Option<Arc<Direct>>,
 }
 
 /// Options the transport needs beyond the app itself.
@@ -75,6 +78,7 @@ pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions
     let mcp = Mcp {
         json: service(true),
         sse: service(false),
+        direct: Direct::for_rmcp_config(state.clone(), &config).map(Arc::new),
     };
     let metrics = state.metrics.clone();
     // The last layer runs first: count, then Host/Origin, then the token.
@@ -112,12 +116,16 @@ async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
     tracing::Instrument::instrument(answer(mcp, request), span).await
 }
 
-async fn answer(mcp: Mcp, mut request: Request) -> Response {
-    let service = if rmcp_edge::wants_sse_only(request.headers().get_all(ACCEPT).iter()) {
-        &mcp.sse
-    } else {
-        &mcp.json
+async fn answer(mcp: Mcp, request: Request) -> Response {
+    let sse_only = rmcp_edge::wants_sse_only(request.headers().get_all(ACCEPT).iter());
+    let mut request = match &mcp.direct {
+        Some(direct) if !sse_only => match direct.answer(request).await {
+            Outcome::Answered(response) => return response,
+            Outcome::ForRmcp(request) => request,
+        },
+        _ => request,
     };
+    let service = if sse_only { &mcp.sse } else { &mcp.json };
     request
         .headers_mut()
         .insert(ACCEPT, rmcp_edge::accept_both());

@@ -4,6 +4,7 @@
 //! applies live in [`crate::auth`], [`crate::session`] and [`crate::tools`].
 
 pub mod auth;
+mod direct;
 pub mod error;
 pub mod health;
 pub mod mcp;

@@ -1,0 +1,201 @@
+//! `tools/call` and `tools/list` answered in the HTTP task.
+//!
+//! rmcp's stateless transport starts a whole service loop per request (a
+//! one-shot transport, channels, a cancellation token and three spawned
+//! tasks) to get one answer back. For the requests that dominate a
+//! connector's traffic this module calls the same handler, through the same
+//! `Service::handle_request` dispatch, with the same request context, and
+//! writes the answer as rmcp would (200, the JSON-RPC message). Which
+//! requests qualify is decided in `rmcp_edge.rs`; every other request, and
+//! every request rmcp would refuse, is handed back to rmcp untouched.
+//!
+//! A request context needs a `Peer` (how a handler talks back mid-call),
+//! and rmcp makes peers only inside a service loop. So one idle loop per
+//! revision is started on first use and lives until shutdown; its peer
+//! carries the revision, as the per-request peer did. Nothing reaches the
+//! client through it: a notification or request sent on it fails. The kit's
+//! tools never send one, and an app's domain tools cannot reach the peer
+//! (they get a `Caller`), which is also why a JSON answer can be the whole
+//! reply.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::{body::Body, extract::Request, response::Response};
+use http::{StatusCode, header::CONTENT_TYPE};
+use rmcp::{
+    RoleServer, Service,
+    model::{
+        ClientCapabilities, ClientJsonRpcMessage, GetExtensions, GetMeta, Implementation,
+        InitializeRequestParams, JsonRpcRequest, ProtocolVersion, ServerJsonRpcMessage,
+    },
+    service::{Peer, RequestContext, RunningService, TxJsonRpcMessage, serve_directly_with_ct},
+    transport::{Transport, streamable_http_server::StreamableHttpServerConfig},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    rmcp_edge,
+    tools::{AppState, Connector},
+};
+
+/// What answering directly needs: the app, and a peer per revision.
+pub(super) struct Direct {
+    state: Arc<AppState>,
+    max_body_bytes: usize,
+    shutdown: CancellationToken,
+    /// Indexed as `ProtocolVersion::KNOWN_VERSIONS`.
+    peers: Box<[OnceLock<Idle>]>,
+}
+
+/// An idle service loop, kept for its peer.
+struct Idle(RunningService<RoleServer, Connector>);
+
+/// What reading the request decided.
+pub(super) enum Outcome {
+    Answered(Response),
+    /// For rmcp, with its body put back.
+    ForRmcp(Request),
+}
+
+impl Direct {
+    /// For rmcp's stateless transport as `config` sets it up, or `None`
+    /// where its per-request checks would differ from those of the session-era
+    /// stateless requests this answers (sessions, or per-request protocol
+    /// metadata required).
+    pub(super) fn for_rmcp_config(
+        state: Arc<AppState>,
+        config: &StreamableHttpServerConfig,
+    ) -> Option<Self> {
+        if config.legacy_session_mode || config.stateless_protocol_metadata_required {
+            return None;
+        }
+        let peers = ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .map(|_| OnceLock::new())
+            .collect();
+        Some(Self {
+            state,
+            max_body_bytes: config.max_request_body_bytes,
+            shutdown: config.cancellation_token.clone(),
+            peers,
+        })
+    }
+
+    /// Answers `request` here when it qualifies; otherwise gives it back.
+    pub(super) async fn answer(&self, request: Request) -> Outcome {
+        if !rmcp_edge::may_read_directly(request.headers(), self.max_body_bytes) {
+            return Outcome::ForRmcp(request);
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, self.max_body_bytes).await {
+            Ok(bytes) => bytes,
+            // The client stopped sending: what rmcp answers a body it cannot read.
+            Err(_) => return Outcome::Answered(unreadable_body()),
+        };
+        let message = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes);
+        let (mut request, revision) = match message {
+            Ok(ClientJsonRpcMessage::Request(request)) => {
+                match rmcp_edge::direct_revision(&parts.headers, &request.request) {
+                    Some(revision) => (request, revision),
+                    None => return Outcome::ForRmcp(Request::from_parts(parts, Body::from(bytes))),
+                }
+            }
+            _ => return Outcome::ForRmcp(Request::from_parts(parts, Body::from(bytes))),
+        };
+        let Some(peer) = self.peer(&revision) else {
+            return Outcome::ForRmcp(Request::from_parts(parts, Body::from(bytes)));
+        };
+        // As rmcp's loop does: the request's `_meta` and extensions move into
+        // the context, and the HTTP request's parts are among the extensions
+        // (the verified identity and the request's span ride in them).
+        let meta = std::mem::take(request.request.get_meta_mut());
+        let mut extensions = std::mem::take(request.request.extensions_mut());
+        extensions.insert(parts);
+        let JsonRpcRequest { id, request, .. } = request;
+        let mut context = RequestContext::new(id.clone(), peer);
+        context.ct = self.shutdown.child_token();
+        context.meta = meta;
+        context.extensions = extensions;
+        let handler = Connector::new(self.state.clone());
+        let reply: ServerJsonRpcMessage = match handler.handle_request(request, context).await {
+            Ok(result) => ServerJsonRpcMessage::response(result, id),
+            Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
+        };
+        self.state.metrics.answered_directly();
+        Outcome::Answered(json_reply(&reply))
+    }
+
+    /// The peer for `revision`, its idle loop started on first use.
+    fn peer(&self, revision: &ProtocolVersion) -> Option<Peer<RoleServer>> {
+        let slot = ProtocolVersion::KNOWN_VERSIONS
+            .iter()
+            .position(|known| known == revision)?;
+        let idle = self.peers[slot].get_or_init(|| {
+            let client = InitializeRequestParams::new(
+                ClientCapabilities::default(),
+                Implementation::default(),
+            )
+            .with_protocol_version(revision.clone());
+            Idle(serve_directly_with_ct(
+                Connector::new(self.state.clone()),
+                NoClient,
+                Some(client),
+                self.shutdown.child_token(),
+            ))
+        });
+        Some(idle.0.peer().clone())
+    }
+}
+
+/// The JSON-RPC answer as rmcp's JSON mode writes it.
+fn json_reply(message: &ServerJsonRpcMessage) -> Response {
+    match serde_json::to_vec(message) {
+        Ok(body) => Response::builder()
+            .status(StatusCode::OK)
+            .header(CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .expect("a valid response"),
+        Err(error) => {
+            tracing::error!(%error, "could not serialise an answer");
+            plain(StatusCode::INTERNAL_SERVER_ERROR, "could not serialise the answer")
+        }
+    }
+}
+
+fn unreadable_body() -> Response {
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "fail to read request body")
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    Response::builder()
+        .status(status)
+        .body(Body::from(text))
+        .expect("a valid response")
+}
+
+/// The idle loop's transport: nothing arrives, and nothing can be sent.
+struct NoClient;
+
+/// What sending on an idle loop's peer fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("this request was answered directly: nothing can be sent to the client mid-call")]
+struct NoClientError;
+
+impl Transport<RoleServer> for NoClient {
+    type Error = NoClientError;
+
+    fn send(
+        &mut self,
+        _item: TxJsonRpcMessage<RoleServer>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        std::future::ready(Err(NoClientError))
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
+        std::future::pending()
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        std::future::ready(Ok(()))
+    }
+}
