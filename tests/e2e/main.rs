@@ -2,6 +2,7 @@
 //! rmcp streamable HTTP client, and SQLite always plus Postgres when
 //! `TEST_DATABASE_URL` is set. One binary, one module per concern.
 
+mod abandoned;
 mod attacks;
 mod auth;
 mod concurrency;

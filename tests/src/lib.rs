@@ -280,7 +280,13 @@ impl TestApp {
     /// # }
     /// ```
     pub async fn start(app: gateway::App, backend: Backend) -> Self {
-        let mut options = AppOptions::on(backend);
+        Self::start_with(app, AppOptions::on(backend)).await
+    }
+
+    /// [`TestApp::start`] with `options` (a shorter request timeout, say);
+    /// the pack is the app's own.
+    pub async fn start_with(app: gateway::App, mut options: AppOptions) -> Self {
+        let backend = options.backend;
         options.app_dir = app.default_pack_dir();
         if options.app_dir.is_relative() {
             options.app_dir = workspace_dir().join(&options.app_dir);

@@ -18,7 +18,11 @@
 //! (they get a `Caller`), which is also why a JSON answer can be the whole
 //! reply.
 
-use std::sync::{Arc, OnceLock};
+use std::{
+    pin::Pin,
+    sync::{Arc, OnceLock},
+    task::{Context, Poll},
+};
 
 use axum::{body::Body, extract::Request, response::Response};
 use http::{StatusCode, header::CONTENT_TYPE};
@@ -113,11 +117,18 @@ impl Direct {
         extensions.insert(parts);
         let JsonRpcRequest { id, request, .. } = request;
         let mut context = RequestContext::new(id.clone(), peer);
-        context.ct = self.shutdown.child_token();
         context.meta = meta;
         context.extensions = extensions;
+        // As in rmcp's loop, a call whose answer is abandoned (the request
+        // timed out, the client left) still runs to its end, so an action is
+        // never cut off half-way; its token is cancelled then, for a handler
+        // that looks. Polled here, and spawned only if abandoned.
+        let request_ct = CancellationToken::new();
+        context.ct = request_ct.child_token();
         let handler = Connector::new(self.state.clone());
-        let reply: ServerJsonRpcMessage = match handler.handle_request(request, context).await {
+        let call = async move { handler.handle_request(request, context).await };
+        let result = RunsToEnd::new(call, request_ct).await;
+        let reply = match result {
             Ok(result) => ServerJsonRpcMessage::response(result, id),
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         };
@@ -163,14 +174,59 @@ fn json_reply(message: &ServerJsonRpcMessage) -> Response {
 }
 
 fn unreadable_body() -> Response {
-    plain(StatusCode::INTERNAL_SERVER_ERROR, "fail to read request body")
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "Failed to read request body")
 }
+
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
     Response::builder()
         .status(status)
         .body(Body::from(text))
         .expect("a valid response")
+}
+
+/// A call polled where it is awaited; if it is dropped before it is done,
+/// the rest of it is spawned to finish (output discarded) and `abandoned`
+/// is cancelled. Costs one allocation instead of a task per call.
+struct RunsToEnd<F: Future<Output: Send> + Send + 'static> {
+    call: Option<Pin<Box<F>>>,
+    abandoned: CancellationToken,
+}
+
+impl<F: Future<Output: Send> + Send + 'static> RunsToEnd<F> {
+    fn new(call: F, abandoned: CancellationToken) -> Self {
+        Self {
+            call: Some(Box::pin(call)),
+            abandoned,
+        }
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Future for RunsToEnd<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(call) = self.call.as_mut() else {
+            panic!("RunsToEnd polled after it finished");
+        };
+        let output = std::task::ready!(call.as_mut().poll(cx));
+        self.call = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Drop for RunsToEnd<F> {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            self.abandoned.cancel();
+            // Outside a runtime (it is shutting down) there is nowhere to finish.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    call.await;
+                });
+            }
+        }
+    }
 }
 
 /// The idle loop's transport: nothing arrives, and nothing can be sent.
