@@ -180,14 +180,26 @@ mod tests {
             map
         };
         let json = ("content-type", "application/json");
-        assert!(may_read_directly(&headers(&[json, ("content-length", "100")]), 100));
-        assert!(!may_read_directly(&headers(&[json, ("content-length", "101")]), 100));
-        assert!(!may_read_directly(&headers(&[json]), 100), "chunked: rmcp reads it");
+        assert!(may_read_directly(
+            &headers(&[json, ("content-length", "100")]),
+            100
+        ));
+        assert!(!may_read_directly(
+            &headers(&[json, ("content-length", "101")]),
+            100
+        ));
+        assert!(
+            !may_read_directly(&headers(&[json]), 100),
+            "chunked: rmcp reads it"
+        );
         assert!(!may_read_directly(
             &headers(&[("content-type", "text/plain"), ("content-length", "10")]),
             100
         ));
-        assert!(!may_read_directly(&headers(&[json, ("content-length", "ten")]), 100));
+        assert!(!may_read_directly(
+            &headers(&[json, ("content-length", "ten")]),
+            100
+        ));
     }
 
     #[test]

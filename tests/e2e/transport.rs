@@ -328,13 +328,26 @@ async fn direct_answers_are_the_answers_rmcp_gives() {
             .expect("the direct-answer count")
     };
 
-    let start = send(&call(1, "begin_session", json!({})), Some("2025-11-25"), false).await;
+    let start = send(
+        &call(1, "begin_session", json!({})),
+        Some("2025-11-25"),
+        false,
+    )
+    .await;
     let session = start.2["result"]["structuredContent"]["session"].clone();
     assert!(session.is_string(), "{start:?}");
     let cases = [
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
-        call(3, "domain_get_item", json!({"session": session, "id": "a2"})),
-        call(4, "domain_get_item", json!({"session": session, "id": "nope"})),
+        call(
+            3,
+            "domain_get_item",
+            json!({"session": session, "id": "a2"}),
+        ),
+        call(
+            4,
+            "domain_get_item",
+            json!({"session": session, "id": "nope"}),
+        ),
         call(5, "domain_get_item", json!({"session": session, "id": 7})),
         call(6, "user_get_state", json!({"session": "forged"})),
         call(7, "no_such_tool", json!({})),

@@ -168,15 +168,20 @@ fn json_reply(message: &ServerJsonRpcMessage) -> Response {
             .expect("a valid response"),
         Err(error) => {
             tracing::error!(%error, "could not serialise an answer");
-            plain(StatusCode::INTERNAL_SERVER_ERROR, "could not serialise the answer")
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "could not serialise the answer",
+            )
         }
     }
 }
 
 fn unreadable_body() -> Response {
-    plain(StatusCode::INTERNAL_SERVER_ERROR, "Failed to read request body")
+    plain(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Failed to read request body",
+    )
 }
-
 
 fn plain(status: StatusCode, text: &'static str) -> Response {
     Response::builder()
