@@ -173,7 +173,6 @@ async fn state(State(dashboard): State<Dashboard>) -> Json<Value> {
         let record = lock(&dashboard.record);
         let answer = json!({
             "uptime_seconds": uptime,
-            "database_reachable": Value::Null,
             "clients": record.timelines(now),
             "feed": record.feed,
             "refusals": record.refusals,

@@ -359,13 +359,13 @@ impl SearchIndex {
     /// is a few dictionary paths, not a look-up per possible variant.
     fn one_typo_away(&self, searcher: &Searcher, stem: &str) -> Option<String> {
         let segment = searcher.segment_readers().first()?;
+        let automaton = OneEdit(self.typos.build_dfa(stem));
         let mut uses: BTreeMap<String, u64> = BTreeMap::new();
         for &field in &self.fields {
             let Ok(inverted) = segment.inverted_index(field) else {
                 continue;
             };
-            let automaton = OneEdit(self.typos.build_dfa(stem));
-            let Ok(mut terms) = inverted.terms().search(automaton).into_stream() else {
+            let Ok(mut terms) = inverted.terms().search(&automaton).into_stream() else {
                 continue;
             };
             while terms.advance() {

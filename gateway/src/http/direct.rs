@@ -96,17 +96,15 @@ impl Direct {
             // The client stopped sending: what rmcp answers a body it cannot read.
             Err(_) => return Outcome::Answered(unreadable_body()),
         };
-        let message = serde_json::from_slice::<ClientJsonRpcMessage>(&bytes);
-        let (mut request, revision) = match message {
+        let ours = match serde_json::from_slice::<ClientJsonRpcMessage>(&bytes) {
             Ok(ClientJsonRpcMessage::Request(request)) => {
-                match rmcp_edge::direct_revision(&parts.headers, &request.request) {
-                    Some(revision) => (request, revision),
-                    None => return Outcome::ForRmcp(Request::from_parts(parts, Body::from(bytes))),
-                }
+                rmcp_edge::direct_revision(&parts.headers, &request.request)
+                    .and_then(|revision| self.peer(&revision))
+                    .map(|peer| (request, peer))
             }
-            _ => return Outcome::ForRmcp(Request::from_parts(parts, Body::from(bytes))),
+            _ => None,
         };
-        let Some(peer) = self.peer(&revision) else {
+        let Some((mut request, peer)) = ours else {
             return Outcome::ForRmcp(Request::from_parts(parts, Body::from(bytes)));
         };
         // As rmcp's loop does: the request's `_meta` and extensions move into

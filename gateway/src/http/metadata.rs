@@ -9,7 +9,7 @@ use serde::Serialize;
 use url::Url;
 
 /// The metadata document, built once at start.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct ResourceMetadata {
     pub resource: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -37,13 +37,13 @@ pub fn metadata_url(resource: &Url) -> String {
 /// Serves the document at the RFC 9728 path for the resource and at the
 /// root path; each read is published to `activity` (a sign-in's first step).
 pub fn router(metadata: ResourceMetadata, resource: &Url, activity: Activity) -> Router {
-    let metadata = Arc::new((metadata, activity));
+    let metadata = (Arc::new(metadata), activity);
     let handler = get(
-        |State(served): State<Arc<(ResourceMetadata, Activity)>>| async move {
-            served.1.emit(What::MetadataFetched {
+        |State((document, activity)): State<(Arc<ResourceMetadata>, Activity)>| async move {
+            activity.emit(What::MetadataFetched {
                 document: "protected resource",
             });
-            Json(served.0.clone())
+            Json(document)
         },
     );
     let mut router = Router::new().route("/.well-known/oauth-protected-resource", handler.clone());
