@@ -115,6 +115,11 @@ struct RunArgs {
     /// Writes search-scale.md and search-scale.json.
     #[arg(long, value_name = "ITEMS", value_parser = clap::value_parser!(u32).range(100..=2_000_000))]
     big_pack: Option<u32>,
+
+    /// With --big-pack: write the generated pack here and keep it (for
+    /// `cargo run --release -p gateway --example search_cost -- DIR`).
+    #[arg(long, value_name = "DIR", requires = "big_pack")]
+    keep_pack: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -229,8 +234,15 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         return Ok(report.passed());
     }
     if let Some(items) = args.big_pack {
-        let report =
-            search_scale::run(&binary, &issuer, &workspace, items as usize, window).await?;
+        let report = search_scale::run(
+            &binary,
+            &issuer,
+            &workspace,
+            items as usize,
+            args.keep_pack.as_deref(),
+            window,
+        )
+        .await?;
         let markdown = report.markdown();
         println!("{markdown}");
         std::fs::create_dir_all(&out)?;

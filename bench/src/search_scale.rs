@@ -146,10 +146,16 @@ pub async fn run(
     issuer: &LocalIssuer,
     workspace: &Path,
     items: usize,
+    keep_pack: Option<&Path>,
     window: Window,
 ) -> anyhow::Result<ScaleReport> {
     let work = tempfile::tempdir().context("cannot make a folder for the generated pack")?;
-    let (pack, cache) = (work.path().join("pack"), work.path().join("search-cache"));
+    let pack = match keep_pack {
+        // The gateway runs in a folder of its own.
+        Some(dir) => std::path::absolute(dir)?,
+        None => work.path().join("pack"),
+    };
+    let cache = work.path().join("search-cache");
     eprintln!("bench: generating a pack of {items} articles");
     let started = std::time::Instant::now();
     crate::pack_gen::generate(&workspace.join("seed"), &pack, items, SEED)?;
