@@ -36,7 +36,7 @@ use std::{
     collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, LazyLock},
 };
 
 use sha2::{Digest, Sha256};
@@ -50,7 +50,7 @@ use tantivy::{
     snippet::SnippetGenerator,
     tokenizer::{
         AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-        StopWordFilter, TextAnalyzer, TokenizerManager,
+        StopWordFilter, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer, TokenizerManager,
     },
 };
 
@@ -58,7 +58,7 @@ use crate::pack::Item;
 
 /// Changes whenever what is indexed or how it is analysed changes, so an
 /// index cached by an older build is never opened by a newer one.
-const FORMAT: &str = "kit-search-1 tantivy-0.27";
+const FORMAT: &str = "kit-search-2 tantivy-0.27";
 const ANALYZER: &str = "kit_english";
 /// How much a match in each field counts, relative to the body's.
 const BOOSTS: [(&str, f32); 4] = [
@@ -127,7 +127,7 @@ pub struct SearchError {
 /// A query with nothing to look for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the query has no words to look for (punctuation and very common words such as `the` are ignored)"
+    "the query has no words to look for (punctuation and very common words such as `the`, `how` or `you` are ignored)"
 )]
 pub struct EmptyQuery;
 
@@ -202,12 +202,8 @@ impl SearchIndex {
         let top = searcher
             .search(&*query, &TopDocs::with_limit(limit).order_by_score())
             .unwrap_or_default();
-        let snippets = [self.fields[3], self.fields[2]].map(|field| {
-            SnippetGenerator::create(&searcher, &*query, field).map(|mut generator| {
-                generator.set_max_num_chars(SNIPPET_CHARS);
-                generator
-            })
-        });
+        let snippets =
+            [self.fields[3], self.fields[2]].map(|field| snippets(&searcher, &*query, field));
         Ok(top
             .into_iter()
             .map(|(score, address)| {
@@ -218,7 +214,6 @@ impl SearchIndex {
                     .into_iter()
                     .zip(&snippets)
                     .find_map(|(text, generator)| {
-                        let generator = generator.as_ref().ok()?;
                         let snippet = generator.snippet(text);
                         (!snippet.is_empty()).then(|| marked(&snippet))
                     })
@@ -405,18 +400,142 @@ impl tantivy_fst::Automaton for OneEdit {
     }
 }
 
-/// Lower-case words, accents folded, common English words dropped, each
-/// reduced to its stem: "Lighthouses" and "lighthouse" meet.
+/// English words that say nothing about what an item is about: pronouns,
+/// auxiliaries, articles, question words, the commonest prepositions and
+/// conjunctions. A model phrases its searches as questions ("how does…",
+/// "why do you…"), and these words are in most items of any catalog: they
+/// barely move a ranking, but each costs one of the longest posting lists
+/// to score. (tantivy's own English list has only the 33 of the first kind.)
+const STOP_WORDS: &[&str] = &[
+    "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
+    "because", "been", "before", "being", "between", "both", "but", "by", "can", "could", "did",
+    "do", "does", "doing", "during", "each", "for", "from", "had", "has", "have", "having", "he",
+    "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its",
+    "itself", "just", "me", "more", "most", "my", "no", "nor", "not", "of", "on", "or", "our",
+    "ours", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs",
+    "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "until",
+    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why",
+    "will", "with", "would", "you", "your", "yours",
+];
+
+/// Lower-case words, accents folded, [`STOP_WORDS`] dropped, each reduced
+/// to its stem: "Lighthouses" and "lighthouse" meet.
 fn analyzer() -> TextAnalyzer {
-    let stop_words = StopWordFilter::new(Language::English)
-        .unwrap_or_else(|| unreachable!("tantivy ships English stop words"));
+    english(FirstLetters::ANY)
+}
+
+/// [`analyzer`], with the words `first` rules out emptied before stemming.
+fn english(first: FirstLetters) -> TextAnalyzer {
+    static STOP: LazyLock<StopWordFilter> =
+        LazyLock::new(|| StopWordFilter::remove(STOP_WORDS.iter().map(|&word| word.to_owned())));
     TextAnalyzer::builder(SimpleTokenizer::default())
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
-        .filter(stop_words)
+        .filter(STOP.clone())
+        .filter(first)
         .filter(Stemmer::new(Language::English))
         .build()
+}
+
+/// The snippet maker for `field`'s words in `query`: the words scored as
+/// tantivy's `SnippetGenerator::create` scores them (rarer is better), but
+/// analysed by [`english`] with only their first letters, so that of a
+/// hit's body only the words that could become one of them are stemmed.
+/// Stemming every word of every hit was most of a snippet's cost.
+fn snippets(searcher: &Searcher, query: &dyn Query, field: Field) -> SnippetGenerator {
+    let mut words = BTreeMap::new();
+    query.query_terms(&mut |term, _| {
+        if term.field() == field
+            && let Some(word) = term.value().as_str()
+            && let Ok(uses @ 1..) = searcher.doc_freq(term)
+        {
+            words.insert(word.to_owned(), 1.0 / (1.0 + uses as f32));
+        }
+    });
+    let first = FirstLetters::of(words.keys().map(String::as_str));
+    SnippetGenerator::new(words, english(first), field, SNIPPET_CHARS)
+}
+
+/// Which first letters (ASCII; any other is always let through) a word may
+/// have to be kept. Stemming keeps a word's first letter, so a word whose
+/// first letter starts no wanted stem cannot become one: it is emptied
+/// instead of stemmed. Emptied, not dropped: a snippet's fragments are cut
+/// at word offsets, which stay as they were.
+#[derive(Clone, Copy)]
+struct FirstLetters(u128);
+
+impl FirstLetters {
+    const ANY: Self = Self(u128::MAX);
+
+    fn of<'a>(stems: impl IntoIterator<Item = &'a str>) -> Self {
+        Self(
+            stems
+                .into_iter()
+                .fold(0, |letters, stem| match stem.bytes().next() {
+                    Some(byte) if byte.is_ascii() => letters | 1 << byte,
+                    _ => letters,
+                }),
+        )
+    }
+
+    fn may_become_one(self, word: &str) -> bool {
+        match word.bytes().next() {
+            Some(byte) if byte.is_ascii() => self.0 & (1 << byte) != 0,
+            _ => true,
+        }
+    }
+}
+
+impl TokenFilter for FirstLetters {
+    type Tokenizer<T: Tokenizer> = FirstLettersFilter<T>;
+
+    fn transform<T: Tokenizer>(self, inner: T) -> FirstLettersFilter<T> {
+        FirstLettersFilter { first: self, inner }
+    }
+}
+
+#[derive(Clone)]
+struct FirstLettersFilter<T> {
+    first: FirstLetters,
+    inner: T,
+}
+
+impl<T: Tokenizer> Tokenizer for FirstLettersFilter<T> {
+    type TokenStream<'a> = FirstLettersStream<T::TokenStream<'a>>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
+        FirstLettersStream {
+            first: self.first,
+            inner: self.inner.token_stream(text),
+        }
+    }
+}
+
+struct FirstLettersStream<S> {
+    first: FirstLetters,
+    inner: S,
+}
+
+impl<S: TokenStream> TokenStream for FirstLettersStream<S> {
+    fn advance(&mut self) -> bool {
+        if !self.inner.advance() {
+            return false;
+        }
+        let token = self.inner.token_mut();
+        if !self.first.may_become_one(&token.text) {
+            token.text.clear();
+        }
+        true
+    }
+
+    fn token(&self) -> &Token {
+        self.inner.token()
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.inner.token_mut()
+    }
 }
 
 /// The analysed words of `text` with their positions.
@@ -700,6 +819,37 @@ mod tests {
     }
 
     #[test]
+    fn snippets_are_the_ones_tantivys_own_generator_makes() {
+        let index = memory();
+        let searcher = index.reader.searcher();
+        let body = index.fields[3];
+        // Long enough for several fragments; words that stem (lamps, turning,
+        // keepers), that start with the same letters as the stems and do not
+        // match (lantern, tower), and one that is not ASCII.
+        let text = "The keepers trimmed the lamps every night. A lantern is not a \
+                    lighthouse lamp, though both light the sea. Turning lenses threw \
+                    the beam far out; the tower stood on rock. Élan and weather wore \
+                    the keepers down, and the lamps turned until electric light came.";
+        for words in [
+            "lamp keeper",
+            "turning lights",
+            "élan",
+            "tower sea rock",
+            "tide",
+        ] {
+            let query = index.query(&searcher, words).expect("words");
+            let theirs = SnippetGenerator::create(&searcher, &*query, body).map(|mut generator| {
+                generator.set_max_num_chars(SNIPPET_CHARS);
+                generator.snippet(text)
+            });
+            let ours = snippets(&searcher, &*query, body).snippet(text);
+            let theirs = theirs.expect("tantivy's generator");
+            assert_eq!(ours.fragment(), theirs.fragment(), "{words:?}");
+            assert_eq!(ours.highlighted(), theirs.highlighted(), "{words:?}");
+        }
+    }
+
+    #[test]
     fn a_query_of_nothing_is_refused() {
         let index = memory();
         for query in ["", "   ", "?!.,", "\"\"", "the of and"] {
@@ -707,6 +857,20 @@ mod tests {
         }
         let long = "lighthouse ".repeat(1000);
         assert_eq!(ids(&index, &long)[0], "a");
+    }
+
+    #[test]
+    fn a_question_is_searched_by_its_topic_words_only() {
+        let index = memory();
+        // Question words, pronouns and auxiliaries are not words to look for…
+        assert_eq!(index.search("how do you?", 5), Err(EmptyQuery));
+        assert_eq!(index.search("what would they", 5), Err(EmptyQuery));
+        // …so a question ranks as its topic words do.
+        let question = index
+            .search("how does a lighthouse work?", 5)
+            .expect("words");
+        let topic = index.search("lighthouse work", 5).expect("words");
+        assert_eq!(question, topic);
     }
 
     #[test]
