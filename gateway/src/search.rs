@@ -457,11 +457,11 @@ fn snippets(searcher: &Searcher, query: &dyn Query, field: Field) -> SnippetGene
     SnippetGenerator::new(words, english(first), field, SNIPPET_CHARS)
 }
 
-/// Which first letters (ASCII; any other is always let through) a word may
-/// have to be kept. Stemming keeps a word's first letter, so a word whose
-/// first letter starts no wanted stem cannot become one: it is emptied
-/// instead of stemmed. Emptied, not dropped: a snippet's fragments are cut
-/// at word offsets, which stay as they were.
+/// The first letters of the wanted stems (ASCII only: a word that starts
+/// with any other byte is always kept). Stemming keeps a word's first
+/// letter, so a word whose first letter starts no wanted stem cannot become
+/// one: it is emptied instead of stemmed. Emptied, not dropped: a snippet's
+/// fragments are cut at word offsets, which stay as they were.
 #[derive(Clone, Copy)]
 struct FirstLetters(u128);
 
@@ -824,8 +824,8 @@ mod tests {
         let searcher = index.reader.searcher();
         let body = index.fields[3];
         // Long enough for several fragments; words that stem (lamps, turning,
-        // keepers), that start with the same letters as the stems and do not
-        // match (lantern, tower), and one that is not ASCII.
+        // keepers), words that start with a stem's letter and do not match
+        // (lantern, tower), and an accented word the items do not hold.
         let text = "The keepers trimmed the lamps every night. A lantern is not a \
                     lighthouse lamp, though both light the sea. Turning lenses threw \
                     the beam far out; the tower stood on rock. Élan and weather wore \
