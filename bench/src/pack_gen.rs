@@ -72,7 +72,33 @@ pub fn generate(seed_pack: &Path, out: &Path, items: usize, seed: u64) -> anyhow
     for name in ["rules.md", "persona.md"] {
         std::fs::write(out.join(name), read(name)?)?;
     }
+    std::fs::write(
+        out.join(MARK),
+        "written by `bench --big-pack`; the next such run may overwrite this folder\n",
+    )?;
     Ok(())
+}
+
+/// Marks a folder [`generate`] wrote, so a later run may write it again.
+const MARK: &str = ".generated-pack";
+
+/// Refuses a folder that is neither missing, empty, nor an earlier
+/// generated pack: writing a pack there would overwrite someone's files
+/// (`--keep-pack seed` would replace the Reading Room's own articles).
+pub fn check_writable(out: &Path) -> anyhow::Result<()> {
+    let mut entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", out.display())),
+    };
+    if entries.next().is_none() || out.join(MARK).is_file() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} already holds files that `bench --big-pack` did not write; \
+         give --keep-pack a new or empty folder",
+        out.display()
+    )
 }
 
 /// The vocabulary, ranked, with the cumulative Zipf weights to draw from.
@@ -170,6 +196,18 @@ mod tests {
         assert_eq!(articles.len(), 200);
         assert_eq!(articles[0]["id"], "a1", "the seed's articles come first");
         assert_eq!(articles[199]["id"], "g199");
+    }
+
+    #[test]
+    fn a_kept_pack_never_overwrites_files_it_did_not_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let missing = dir.path().join("new");
+        check_writable(&missing).expect("a new folder");
+        check_writable(dir.path()).expect("an empty folder");
+        generate(&seed_pack(), &missing, 100, 7).expect("generates");
+        check_writable(&missing).expect("an earlier generated pack");
+        let error = check_writable(&seed_pack()).expect_err("the seed pack is not ours");
+        assert!(error.to_string().contains("--keep-pack"), "{error}");
     }
 
     #[test]

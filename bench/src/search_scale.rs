@@ -152,7 +152,10 @@ pub async fn run(
     let work = tempfile::tempdir().context("cannot make a folder for the generated pack")?;
     let pack = match keep_pack {
         // The gateway runs in a folder of its own.
-        Some(dir) => std::path::absolute(dir)?,
+        Some(dir) => {
+            crate::pack_gen::check_writable(dir)?;
+            std::path::absolute(dir)?
+        }
         None => work.path().join("pack"),
     };
     let cache = work.path().join("search-cache");

@@ -16,7 +16,17 @@ use gateway::{pack::DomainPack, search::SearchIndex};
 /// Results per search, as `domain_search` asks by default.
 const LIMIT: usize = 5;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("search_cost: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
     let pack_dir = PathBuf::from(
         args.next()
@@ -26,7 +36,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(n) => n
             .to_str()
             .and_then(|n| n.parse().ok())
-            .ok_or("rounds: a number")?,
+            .filter(|&n| n > 0)
+            .ok_or("rounds (the second argument) must be a whole number of 1 or more")?,
         None => 50,
     };
     let seed = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../seed");
@@ -68,7 +79,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .position(|hit| relevant.contains_key(&index.items()[hit.position].id));
         reciprocal_ranks += rank.map_or(0.0, |at| 1.0 / (at + 1) as f64);
-        println!("{median:>9.0} µs  rank {rank:<8?} {query}");
+        // 1 for the first result; `-` when the judged article is not among them.
+        let shown = rank.map_or("-".to_owned(), |at| (at + 1).to_string());
+        println!("{median:>9.0} µs  rank {shown:>2}  {query}");
     }
     let mean = |times: &[f64]| times.iter().sum::<f64>() / times.len() as f64;
     println!(
