@@ -120,6 +120,13 @@ struct RunArgs {
     /// `cargo run --release -p gateway --example search_cost -- DIR`).
     #[arg(long, value_name = "DIR", requires = "big_pack")]
     keep_pack: Option<PathBuf>,
+
+    /// With --big-pack: how the generated words are spread over the
+    /// articles: evenly (every seed word in many articles; the pack the
+    /// issue's targets were set on and every recorded run used) or by topic,
+    /// as in a real catalog.
+    #[arg(long, value_enum, default_value = "even", requires = "big_pack")]
+    words: pack_gen::Spread,
 }
 
 impl RunArgs {
@@ -239,6 +246,7 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
             &issuer,
             &workspace,
             items as usize,
+            args.words,
             args.keep_pack.as_deref(),
             window,
         )

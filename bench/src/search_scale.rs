@@ -17,6 +17,7 @@ use crate::{
     issuer::LocalIssuer,
     load::{self, Call, Outcome, Window},
     mcp,
+    pack_gen::Spread,
     scenarios::{self, User},
 };
 
@@ -31,6 +32,7 @@ const SEED: u64 = 2026;
 #[derive(Debug, Serialize)]
 pub struct ScaleReport {
     pub items: usize,
+    pub spread: Spread,
     pub pack_mib: f64,
     pub generated_in: Duration,
     pub cold_start: Duration,
@@ -83,8 +85,12 @@ impl ScaleReport {
         let mib = |kib: u64| kib as f64 / 1024.0;
         let met = |ok: bool| if ok { "met" } else { "**missed**" };
         let mut out = format!(
-            "## Search at scale: {} articles, {:.0} MB of JSON (generated in {:.1} s)\n\n",
+            "## Search at scale: {} articles, words spread {}, {:.0} MB of JSON (generated in {:.1} s)\n\n",
             self.items,
+            match self.spread {
+                Spread::Topics => "by topic",
+                Spread::Even => "evenly",
+            },
             self.pack_mib,
             self.generated_in.as_secs_f64()
         );
@@ -146,6 +152,7 @@ pub async fn run(
     issuer: &LocalIssuer,
     workspace: &Path,
     items: usize,
+    spread: Spread,
     keep_pack: Option<&Path>,
     window: Window,
 ) -> anyhow::Result<ScaleReport> {
@@ -161,7 +168,7 @@ pub async fn run(
     let cache = work.path().join("search-cache");
     eprintln!("bench: generating a pack of {items} articles");
     let started = std::time::Instant::now();
-    crate::pack_gen::generate(&workspace.join("seed"), &pack, items, SEED)?;
+    crate::pack_gen::generate(&workspace.join("seed"), &pack, items, spread, SEED)?;
     let generated_in = started.elapsed();
     let pack_mib = std::fs::metadata(pack.join("articles.json"))?.len() as f64 / 1e6;
     let queries = judged_queries(workspace)?;
@@ -241,6 +248,7 @@ pub async fn run(
     gateway.child.stop().await;
     Ok(ScaleReport {
         items,
+        spread,
         pack_mib,
         generated_in,
         cold_start,
