@@ -96,7 +96,7 @@ pub struct Hit {
     pub snippet: String,
     /// How well the item matches (BM25): higher is better, comparable
     /// only within one answer.
-    pub score: f32,
+    pub score: f64,
 }
 
 /// A search match with its rating, when it has one.
@@ -254,7 +254,10 @@ fn hits(
                 summary: item.summary.clone(),
                 snippet: found.snippet,
                 // Three decimals say all a model can use, in fewer tokens.
-                score: (found.score * 1000.0).round() / 1000.0,
+                // Rounded as f64: the answer goes through a JSON value,
+                // whose numbers are f64, and an f32 such as 21.253 widens
+                // to 21.253000259399418.
+                score: (f64::from(found.score) * 1000.0).round() / 1000.0,
             }
         })
         .collect())

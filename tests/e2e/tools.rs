@@ -159,6 +159,12 @@ async fn domain_tools_answer_from_the_pack() {
         .ok();
     let matches = found["matches"].as_array().expect("matches");
     assert!(!matches.is_empty() && matches.len() <= 3);
+    for hit in matches {
+        // Three decimals, as written: not an f32's widening (21.253000259399418).
+        let score = hit["score"].to_string();
+        let decimals = score.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(hit["score"].is_f64() && decimals <= 3, "{score}");
+    }
     assert!(
         found["reminder"]
             .as_str()
