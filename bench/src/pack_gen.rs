@@ -223,6 +223,8 @@ impl Words {
                 ),
                 tags: tags_of(article).collect(),
             })
+            // An article of only general words is no topic (and nothing to draw).
+            .filter(|topic| !topic.words.ranked.is_empty())
             .collect();
         // Drawn uniformly, not by frequency: drawn by Zipf, the seed's
         // commonest content words would be in every topic, and so in most
