@@ -31,9 +31,7 @@
 //! assert!(hits[0].snippet.contains("**stretching**"));
 //! ```
 
-use levenshtein_automata::{Distance, LevenshteinAutomatonBuilder};
 use std::{
-    collections::BTreeMap,
     fs,
     path::{Path, PathBuf},
     sync::{Arc, LazyLock},
@@ -41,20 +39,25 @@ use std::{
 
 use sha2::{Digest, Sha256};
 use tantivy::{
-    Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order, ReloadPolicy,
-    Searcher, TantivyDocument, Term,
+    DocId, Index, IndexReader, IndexSettings, IndexSortByField, IndexWriter, Order, ReloadPolicy,
+    TantivyDocument, Term,
     collector::TopDocs,
     indexer::{IndexWriterOptions, NoMergePolicy},
     query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQuery},
     schema::{Field, IndexRecordOption, NumericOptions, Schema, TextFieldIndexing, TextOptions},
-    snippet::SnippetGenerator,
     tokenizer::{
         AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-        StopWordFilter, TextAnalyzer, Token, TokenFilter, TokenStream, Tokenizer, TokenizerManager,
+        StopWordFilter, TextAnalyzer, TokenStream, TokenizerManager,
     },
 };
 
 use crate::pack::Item;
+
+mod snippet;
+mod typo;
+
+use snippet::Snippets;
+use typo::Dictionary;
 
 /// Changes whenever what is indexed or how it is analysed changes, so an
 /// index cached by an older build is never opened by a newer one.
@@ -67,11 +70,13 @@ const BOOSTS: [(&str, f32); 4] = [
     ("summary", 1.5),
     ("body", 1.0),
 ];
+/// Where the summary and the body are in [`BOOSTS`] (and `fields`).
+const SUMMARY: usize = 2;
+const BODY: usize = 3;
 /// Words at least this long are forgiven one typo when they match nothing.
 const TYPO_MIN_CHARS: usize = 5;
 /// At most this many words of one query are looked at for typos.
 const TYPO_MAX_WORDS: usize = 8;
-const SNIPPET_CHARS: usize = 160;
 /// The indexer's buffer before it writes a segment; segments are merged into
 /// one at the end, whatever their number.
 const INDEXING_BUFFER: usize = 256 * 1024 * 1024;
@@ -83,9 +88,8 @@ pub struct SearchIndex {
     /// title, tags, summary, body: in [`BOOSTS`]' order.
     fields: [Field; 4],
     analyzer: TextAnalyzer,
-    /// Makes the one-edit automata of the typo check (built once: its
-    /// tables take a while).
-    typos: LevenshteinAutomatonBuilder,
+    /// Every indexed word, for the typo check.
+    dictionary: Dictionary,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -198,31 +202,41 @@ impl SearchIndex {
     /// the same. Text in double quotes must appear as a phrase.
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<Found>, EmptyQuery> {
         let searcher = self.reader.searcher();
-        let query = self.query(&searcher, query).ok_or(EmptyQuery)?;
+        let query = self.query(query).ok_or(EmptyQuery)?;
         let top = searcher
             .search(&*query, &TopDocs::with_limit(limit).order_by_score())
             .unwrap_or_default();
-        let snippets =
-            [self.fields[3], self.fields[2]].map(|field| snippets(&searcher, &*query, field));
+        // A snippet of the body where the query's words are in it, else of
+        // the summary (looked at only for those hits).
+        let docs: Vec<DocId> = top.iter().map(|(_, address)| address.doc_id).collect();
+        let item = |doc: DocId| &self.items[doc as usize];
+        let mut body = Snippets::new(&searcher, &*query, self.fields[BODY], &docs);
+        let mut snippets: Vec<String> = docs
+            .iter()
+            .map(|&doc| body.snippet(doc, &item(doc).body))
+            .collect();
+        let bare: Vec<DocId> = docs
+            .iter()
+            .zip(&snippets)
+            .filter(|(_, snippet)| snippet.is_empty())
+            .map(|(&doc, _)| doc)
+            .collect();
+        if !bare.is_empty() {
+            let mut summary = Snippets::new(&searcher, &*query, self.fields[SUMMARY], &bare);
+            for (snippet, &doc) in snippets.iter_mut().zip(&docs) {
+                if snippet.is_empty() {
+                    *snippet = summary.snippet(doc, &item(doc).summary);
+                }
+            }
+        }
         Ok(top
             .into_iter()
-            .map(|(score, address)| {
+            .zip(snippets)
+            .map(|((score, address), snippet)| Found {
                 // One segment whose documents are in the items' order.
-                let position = address.doc_id as usize;
-                let item = &self.items[position];
-                let snippet = [&item.body, &item.summary]
-                    .into_iter()
-                    .zip(&snippets)
-                    .find_map(|(text, generator)| {
-                        let snippet = generator.snippet(text);
-                        (!snippet.is_empty()).then(|| marked(&snippet))
-                    })
-                    .unwrap_or_default();
-                Found {
-                    position,
-                    score,
-                    snippet,
-                }
+                position: address.doc_id as usize,
+                score,
+                snippet,
             })
             .collect())
     }
@@ -254,18 +268,19 @@ impl SearchIndex {
                 "does not hold exactly the items, in one segment",
             ));
         }
+        let dictionary = Dictionary::of(&segments[0], &fields).map_err(|e| fail(place, e))?;
         Ok(Self {
             items,
             reader,
             fields,
             analyzer: analyzer(),
-            typos: LevenshteinAutomatonBuilder::new(1, true),
+            dictionary,
         })
     }
 
     /// The model's words as a tantivy query: each word, stemmed, in any
     /// field (boosted by field); each quoted phrase required as a phrase.
-    fn query(&self, searcher: &Searcher, text: &str) -> Option<Box<dyn Query>> {
+    fn query(&self, text: &str) -> Option<Box<dyn Query>> {
         let mut analyzer = self.analyzer.clone();
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut typo_checks = 0;
@@ -294,11 +309,11 @@ impl SearchIndex {
                 let [(_, stem)] = stems.as_slice() else {
                     continue;
                 };
-                if typo_checks == TYPO_MAX_WORDS || self.known(searcher, stem) {
+                if typo_checks == TYPO_MAX_WORDS || self.dictionary.knows(stem) {
                     continue;
                 }
                 typo_checks += 1;
-                if let Some(fixed) = self.one_typo_away(searcher, stem) {
+                if let Some(fixed) = self.dictionary.one_edit_from(stem) {
                     clauses.extend(self.word(&fixed));
                 }
             }
@@ -338,66 +353,6 @@ impl SearchIndex {
                 (Occur::Should, query)
             })
     }
-
-    fn known(&self, searcher: &Searcher, stem: &str) -> bool {
-        self.fields.iter().any(|&field| {
-            searcher
-                .doc_freq(&Term::from_field_text(field, stem))
-                .is_ok_and(|n| n > 0)
-        })
-    }
-
-    /// The indexed word one edit (a letter dropped, added, changed, or two
-    /// swapped) from `stem` that most items use; ties go to the first in
-    /// alphabetical order, so the choice is the same every time. A
-    /// Levenshtein automaton walks each field's term dictionary, so the cost
-    /// is a few dictionary paths, not a look-up per possible variant.
-    fn one_typo_away(&self, searcher: &Searcher, stem: &str) -> Option<String> {
-        let segment = searcher.segment_readers().first()?;
-        let automaton = OneEdit(self.typos.build_dfa(stem));
-        let mut uses: BTreeMap<String, u64> = BTreeMap::new();
-        for &field in &self.fields {
-            let Ok(inverted) = segment.inverted_index(field) else {
-                continue;
-            };
-            let Ok(mut terms) = inverted.terms().search(&automaton).into_stream() else {
-                continue;
-            };
-            while terms.advance() {
-                if let Ok(word) = std::str::from_utf8(terms.key()) {
-                    *uses.entry(word.to_owned()).or_default() += u64::from(terms.value().doc_freq);
-                }
-            }
-        }
-        uses.remove(stem);
-        let most = uses.values().copied().max()?;
-        uses.into_iter()
-            .find(|(_, n)| *n == most)
-            .map(|(word, _)| word)
-    }
-}
-
-/// Words within one edit of a term, as an automaton over the dictionary's bytes.
-struct OneEdit(levenshtein_automata::DFA);
-
-impl tantivy_fst::Automaton for OneEdit {
-    type State = u32;
-
-    fn start(&self) -> u32 {
-        self.0.initial_state()
-    }
-
-    fn is_match(&self, state: &u32) -> bool {
-        matches!(self.0.distance(*state), Distance::Exact(_))
-    }
-
-    fn can_match(&self, state: &u32) -> bool {
-        *state != levenshtein_automata::SINK_STATE
-    }
-
-    fn accept(&self, state: &u32, byte: u8) -> u32 {
-        self.0.transition(*state, byte)
-    }
 }
 
 /// English words that say nothing about what an item is about: pronouns,
@@ -421,11 +376,6 @@ const STOP_WORDS: &[&str] = &[
 /// Lower-case words, accents folded, [`STOP_WORDS`] dropped, each reduced
 /// to its stem: "Lighthouses" and "lighthouse" meet.
 fn analyzer() -> TextAnalyzer {
-    english(FirstLetters::ANY)
-}
-
-/// [`analyzer`], with the words `first` rules out emptied before stemming.
-fn english(first: FirstLetters) -> TextAnalyzer {
     static STOP: LazyLock<StopWordFilter> =
         LazyLock::new(|| StopWordFilter::remove(STOP_WORDS.iter().map(|&word| word.to_owned())));
     TextAnalyzer::builder(SimpleTokenizer::default())
@@ -433,109 +383,8 @@ fn english(first: FirstLetters) -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(STOP.clone())
-        .filter(first)
         .filter(Stemmer::new(Language::English))
         .build()
-}
-
-/// The snippet maker for `field`'s words in `query`: the words scored as
-/// tantivy's `SnippetGenerator::create` scores them (rarer is better), but
-/// analysed by [`english`] with only their first letters, so that of a
-/// hit's body only the words that could become one of them are stemmed.
-/// Stemming every word of every hit was most of a snippet's cost.
-fn snippets(searcher: &Searcher, query: &dyn Query, field: Field) -> SnippetGenerator {
-    let mut words = BTreeMap::new();
-    query.query_terms(&mut |term, _| {
-        if term.field() == field
-            && let Some(word) = term.value().as_str()
-            && let Ok(uses @ 1..) = searcher.doc_freq(term)
-        {
-            words.insert(word.to_owned(), 1.0 / (1.0 + uses as f32));
-        }
-    });
-    let first = FirstLetters::of(words.keys().map(String::as_str));
-    SnippetGenerator::new(words, english(first), field, SNIPPET_CHARS)
-}
-
-/// The first letters of the wanted stems (ASCII only: a word that starts
-/// with any other byte is always kept). Stemming keeps a word's first
-/// letter, so a word whose first letter starts no wanted stem cannot become
-/// one: it is emptied instead of stemmed. Emptied, not dropped: a snippet's
-/// fragments are cut at word offsets, which stay as they were.
-#[derive(Clone, Copy)]
-struct FirstLetters(u128);
-
-impl FirstLetters {
-    const ANY: Self = Self(u128::MAX);
-
-    fn of<'a>(stems: impl IntoIterator<Item = &'a str>) -> Self {
-        Self(
-            stems
-                .into_iter()
-                .fold(0, |letters, stem| match stem.bytes().next() {
-                    Some(byte) if byte.is_ascii() => letters | 1 << byte,
-                    _ => letters,
-                }),
-        )
-    }
-
-    fn may_become_one(self, word: &str) -> bool {
-        match word.bytes().next() {
-            Some(byte) if byte.is_ascii() => self.0 & (1 << byte) != 0,
-            _ => true,
-        }
-    }
-}
-
-impl TokenFilter for FirstLetters {
-    type Tokenizer<T: Tokenizer> = FirstLettersFilter<T>;
-
-    fn transform<T: Tokenizer>(self, inner: T) -> FirstLettersFilter<T> {
-        FirstLettersFilter { first: self, inner }
-    }
-}
-
-#[derive(Clone)]
-struct FirstLettersFilter<T> {
-    first: FirstLetters,
-    inner: T,
-}
-
-impl<T: Tokenizer> Tokenizer for FirstLettersFilter<T> {
-    type TokenStream<'a> = FirstLettersStream<T::TokenStream<'a>>;
-
-    fn token_stream<'a>(&'a mut self, text: &'a str) -> Self::TokenStream<'a> {
-        FirstLettersStream {
-            first: self.first,
-            inner: self.inner.token_stream(text),
-        }
-    }
-}
-
-struct FirstLettersStream<S> {
-    first: FirstLetters,
-    inner: S,
-}
-
-impl<S: TokenStream> TokenStream for FirstLettersStream<S> {
-    fn advance(&mut self) -> bool {
-        if !self.inner.advance() {
-            return false;
-        }
-        let token = self.inner.token_mut();
-        if !self.first.may_become_one(&token.text) {
-            token.text.clear();
-        }
-        true
-    }
-
-    fn token(&self) -> &Token {
-        self.inner.token()
-    }
-
-    fn token_mut(&mut self) -> &mut Token {
-        self.inner.token_mut()
-    }
 }
 
 /// The analysed words of `text` with their positions.
@@ -570,22 +419,6 @@ fn split_phrases(text: &str) -> Vec<(bool, &str)> {
     // A stray quote stays in the words, where the analyser drops it.
     parts.retain(|(_, part)| !part.trim().is_empty());
     parts
-}
-
-/// The snippet's text with its matched words in `**bold**`.
-fn marked(snippet: &tantivy::snippet::Snippet) -> String {
-    let text = snippet.fragment();
-    let mut out = String::with_capacity(text.len() + 16);
-    let mut at = 0;
-    for range in snippet.highlighted() {
-        out.push_str(&text[at..range.start]);
-        out.push_str("**");
-        out.push_str(&text[range.clone()]);
-        out.push_str("**");
-        at = range.end;
-    }
-    out.push_str(&text[at..]);
-    out.trim().to_owned()
 }
 
 enum IndexPlace<'a> {
@@ -736,7 +569,7 @@ mod tests {
         }
     }
 
-    fn sample() -> Arc<[Item]> {
+    pub(super) fn sample() -> Arc<[Item]> {
         vec![
             item(
                 "a",
@@ -774,7 +607,7 @@ mod tests {
             .collect()
     }
 
-    fn memory() -> SearchIndex {
+    pub(super) fn memory() -> SearchIndex {
         SearchIndex::build("test", sample(), None)
             .expect("builds")
             .0
@@ -816,37 +649,6 @@ mod tests {
             "{:?}",
             found[0]
         );
-    }
-
-    #[test]
-    fn snippets_are_the_ones_tantivys_own_generator_makes() {
-        let index = memory();
-        let searcher = index.reader.searcher();
-        let body = index.fields[3];
-        // Long enough for several fragments; words that stem (lamps, turning,
-        // keepers), words that start with a stem's letter and do not match
-        // (lantern, tower), and an accented word the items do not hold.
-        let text = "The keepers trimmed the lamps every night. A lantern is not a \
-                    lighthouse lamp, though both light the sea. Turning lenses threw \
-                    the beam far out; the tower stood on rock. Élan and weather wore \
-                    the keepers down, and the lamps turned until electric light came.";
-        for words in [
-            "lamp keeper",
-            "turning lights",
-            "élan",
-            "tower sea rock",
-            "tide",
-        ] {
-            let query = index.query(&searcher, words).expect("words");
-            let theirs = SnippetGenerator::create(&searcher, &*query, body).map(|mut generator| {
-                generator.set_max_num_chars(SNIPPET_CHARS);
-                generator.snippet(text)
-            });
-            let ours = snippets(&searcher, &*query, body).snippet(text);
-            let theirs = theirs.expect("tantivy's generator");
-            assert_eq!(ours.fragment(), theirs.fragment(), "{words:?}");
-            assert_eq!(ours.highlighted(), theirs.highlighted(), "{words:?}");
-        }
     }
 
     #[test]
