@@ -185,9 +185,9 @@ impl Domain {
         Some(match result {
             Ok(Value::Object(mut object)) => {
                 object.insert("reminder".into(), Value::String(reminder.to_owned()));
-                CallToolResult::structured(Value::Object(object))
+                structured(Value::Object(object))
             }
-            Ok(other) => CallToolResult::structured(other),
+            Ok(other) => structured(other),
             Err(failure) => CallToolResult::error(vec![ContentBlock::text(failure.message())]),
         })
     }
@@ -242,6 +242,37 @@ impl Domain {
                     ))),
                 }
             }
+        }
+    }
+}
+
+/// What `CallToolResult::structured` makes: the value, and its JSON text
+/// for hosts that read only `content`. rmcp writes the text through
+/// `Display` into a string grown from empty; here it goes into a buffer
+/// sized from the value, which saved a few percent of a call's CPU.
+fn structured(value: Value) -> CallToolResult {
+    let mut text = Vec::with_capacity(json_len(&value));
+    serde_json::to_writer(&mut text, &value).expect("a JSON value always serialises");
+    let text = String::from_utf8(text).expect("serde_json writes UTF-8");
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    result
+}
+
+/// The length of `value` written as compact JSON, counting no escapes.
+fn json_len(value: &Value) -> usize {
+    match value {
+        Value::Null => 4,
+        Value::Bool(_) => 5,
+        // The longest an f64 or i64 is written.
+        Value::Number(_) => 24,
+        Value::String(text) => text.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|v| json_len(v) + 1).sum::<usize>(),
+        Value::Object(fields) => {
+            2 + fields
+                .iter()
+                .map(|(k, v)| k.len() + 4 + json_len(v))
+                .sum::<usize>()
         }
     }
 }
@@ -405,6 +436,30 @@ mod tests {
         match domain.add(state, &kit) {
             Ok(()) => "accepted".into(),
             Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_result_is_what_rmcp_makes_of_it_in_a_buffer_sized_from_the_value() {
+        let values = [
+            json!({"item": {"id": "a1", "title": "Tides", "tags": ["sea", "moon"],
+                   "body": "She said \"now\"\n\tand left. Über — 🌊"}, "reminder": "Rules: be kind."}),
+            json!({"n": 1, "x": -2.5e-300, "big": u64::MAX, "min": i64::MIN, "ok": false, "none": null,
+                   "empty": {}, "list": [], "nested": [[1, 2], {"a": [true]}]}),
+            json!("a bare string"),
+            json!(12345),
+        ];
+        for value in values {
+            let ours = structured(value.clone());
+            assert_eq!(ours, CallToolResult::structured(value.clone()), "{value}");
+            let written = serde_json::to_string(&value).expect("serialises");
+            let escapes = written.matches('\\').count();
+            assert!(
+                json_len(&value) >= written.len() - escapes,
+                "{} < {} for {written}",
+                json_len(&value),
+                written.len() - escapes
+            );
         }
     }
 
