@@ -4,11 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::Response,
-};
 use http::{HeaderMap, header::AUTHORIZATION};
 use kit_serve::activity::{Activity, What};
 
@@ -38,7 +33,8 @@ pub struct Guard {
 }
 
 impl Guard {
-    async fn identify(&self, headers: &HeaderMap) -> Result<Identity, AuthRejection> {
+    /// The verified caller, or the challenge to answer with.
+    pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Identity, AuthRejection> {
         let Some(verifier) = &self.verifier else {
             return Ok(Identity::stand_in());
         };
@@ -98,17 +94,6 @@ fn bearer(headers: &HeaderMap) -> Result<&str, Reason> {
         return Err(Reason::BadHeader);
     }
     Ok(token)
-}
-
-/// Middleware: verified identity in, or a challenge out.
-pub async fn require_identity(
-    State(guard): State<Arc<Guard>>,
-    mut request: Request,
-    next: Next,
-) -> Result<Response, AuthRejection> {
-    let identity = guard.identify(request.headers()).await?;
-    request.extensions_mut().insert(identity);
-    Ok(next.run(request).await)
 }
 
 #[cfg(test)]

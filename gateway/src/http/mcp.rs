@@ -10,7 +10,6 @@ use axum::{
     Router,
     body::Body,
     extract::{Request, State},
-    middleware,
     response::{IntoResponse, Response},
     routing::post,
 };
@@ -25,9 +24,9 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::{
-    auth::{Guard, require_identity},
+    auth::Guard,
     direct::{Direct, Outcome},
-    origin::{Allowed, require_allowed},
+    origin::Allowed,
 };
 use crate::{
     metrics::Metrics,
@@ -37,10 +36,14 @@ use crate::{
 
 type Service = StreamableHttpService<Connector, NeverSessionManager>;
 
-/// The two response flavours, one rmcp service each, and the requests
-/// answered without rmcp's per-request service loop.
+/// What answering `/mcp` needs: the checks in front, the two response
+/// flavours (one rmcp service each), and the requests answered without
+/// rmcp's per-request service loop. Cloned for every request, so all shared.
 #[derive(Clone)]
 struct Mcp {
+    metrics: Arc<Metrics>,
+    allowed: Arc<Allowed>,
+    guard: Arc<Guard>,
     json: Arc<Service>,
     sse: Arc<Service>,
     direct: Option<Arc<Direct>>,
@@ -76,34 +79,41 @@ pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions
         ))
     };
     let mcp = Mcp {
+        metrics: state.metrics.clone(),
+        allowed,
+        guard,
         json: service(true),
         sse: service(false),
         direct: Direct::for_rmcp_config(state.clone(), &config).map(Arc::new),
     };
-    let metrics = state.metrics.clone();
-    // The last layer runs first: count, then Host/Origin, then the token.
-    Router::new().route(
-        "/mcp",
-        post(handle)
-            .route_layer(middleware::from_fn_with_state(guard, require_identity))
-            .route_layer(middleware::from_fn_with_state(allowed, require_allowed))
-            .route_layer(middleware::from_fn_with_state(metrics, counted))
-            .with_state(mcp),
-    )
+    Router::new().route("/mcp", post(handle).with_state(mcp))
 }
 
 /// Every answer of `/mcp`, refusals included, counted by status.
-async fn counted(
-    State(metrics): State<Arc<Metrics>>,
-    request: Request,
-    next: middleware::Next,
-) -> Response {
-    let response = next.run(request).await;
-    metrics.request(response.status().as_u16());
+///
+/// The checks are calls here rather than middleware layers: axum clones a
+/// layered route's whole stack for each request and boxes each layer's
+/// future and inner service, which was a third of a tool call's allocations.
+async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
+    let response = checked(&mcp, request).await;
+    mcp.metrics.request(response.status().as_u16());
     response
 }
 
-async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
+/// Host and Origin first, then the token: a foreign page's request is
+/// refused before its token is read, and a tool sees only a verified caller.
+async fn checked(mcp: &Mcp, mut request: Request) -> Response {
+    if let Err(refusal) = mcp.allowed.admit(request.uri(), request.headers()) {
+        return refusal;
+    }
+    match mcp.guard.identify(request.headers()).await {
+        Ok(identity) => request.extensions_mut().insert(identity),
+        Err(challenge) => return challenge.into_response(),
+    };
+    traced(mcp, request).await
+}
+
+async fn traced(mcp: &Mcp, mut request: Request) -> Response {
     let span = tracing::debug_span!("mcp.request", otel.kind = "server");
     if !span.is_disabled() {
         use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -116,7 +126,7 @@ async fn handle(State(mcp): State<Mcp>, mut request: Request) -> Response {
     tracing::Instrument::instrument(answer(mcp, request), span).await
 }
 
-async fn answer(mcp: Mcp, request: Request) -> Response {
+async fn answer(mcp: &Mcp, request: Request) -> Response {
     let sse_only = rmcp_edge::wants_sse_only(request.headers().get_all(ACCEPT).iter());
     let mut request = match &mcp.direct {
         Some(direct) if !sse_only => match direct.answer(request).await {

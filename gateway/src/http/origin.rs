@@ -7,11 +7,7 @@
 //! rmcp checks the same lists again inside; this copy only moves the
 //! refusal to the front.
 
-use axum::{
-    extract::{Request, State},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode, Uri, header};
 use kit_serve::activity::{Activity, What};
 use url::Url;
@@ -118,21 +114,19 @@ fn bare(host: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Middleware: a foreign Host or Origin is answered 403 here.
-pub async fn require_allowed(
-    State(allowed): State<std::sync::Arc<Allowed>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Err(reason) = allowed.check(request.uri(), request.headers()) {
-        tracing::warn!(reason, "request refused before its token was read");
-        allowed.activity.emit(What::Refused {
-            status: 403,
-            why: reason.to_owned(),
-        });
-        return (StatusCode::FORBIDDEN, reason).into_response();
+impl Allowed {
+    /// `Ok` for an allowed Host and Origin; else the 403 to answer with,
+    /// the refusal logged and published.
+    pub(crate) fn admit(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
+        self.check(uri, headers).map_err(|reason| {
+            tracing::warn!(reason, "request refused before its token was read");
+            self.activity.emit(What::Refused {
+                status: 403,
+                why: reason.to_owned(),
+            });
+            (StatusCode::FORBIDDEN, reason).into_response()
+        })
     }
-    next.run(request).await
 }
 
 #[cfg(test)]
