@@ -103,7 +103,7 @@ async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
 /// Host and Origin first, then the token: a foreign page's request is
 /// refused before its token is read, and a tool sees only a verified caller.
 async fn checked(mcp: &Mcp, mut request: Request) -> Response {
-    if let Err(refusal) = mcp.allowed.admit(request.uri(), request.headers()) {
+    if let Some(refusal) = mcp.allowed.refusal(request.uri(), request.headers()) {
         return refusal;
     }
     match mcp.guard.identify(request.headers()).await {

@@ -115,17 +115,16 @@ fn bare(host: &str) -> String {
 }
 
 impl Allowed {
-    /// `Ok` for an allowed Host and Origin; else the 403 to answer with,
-    /// the refusal logged and published.
-    pub(crate) fn admit(&self, uri: &Uri, headers: &HeaderMap) -> Result<(), Response> {
-        self.check(uri, headers).map_err(|reason| {
-            tracing::warn!(reason, "request refused before its token was read");
-            self.activity.emit(What::Refused {
-                status: 403,
-                why: reason.to_owned(),
-            });
-            (StatusCode::FORBIDDEN, reason).into_response()
-        })
+    /// The 403 for a foreign Host or Origin, logged and published; `None`
+    /// when both are allowed.
+    pub(crate) fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+        let reason = self.check(uri, headers).err()?;
+        tracing::warn!(reason, "request refused before its token was read");
+        self.activity.emit(What::Refused {
+            status: 403,
+            why: reason.to_owned(),
+        });
+        Some((StatusCode::FORBIDDEN, reason).into_response())
     }
 }
 
