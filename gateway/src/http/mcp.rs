@@ -93,7 +93,7 @@ pub fn router(state: Arc<AppState>, guard: Arc<Guard>, options: TransportOptions
 ///
 /// The checks are calls here rather than middleware layers: axum clones a
 /// layered route's whole stack for each request and boxes each layer's
-/// future and inner service, which was a third of a tool call's allocations.
+/// future and inner service: 33 of the 138 allocations a tool call made.
 async fn handle(State(mcp): State<Mcp>, request: Request) -> Response {
     let response = checked(&mcp, request).await;
     mcp.metrics.request(response.status().as_u16());

@@ -106,15 +106,7 @@ impl Allowed {
             Err("Forbidden: Origin header is not allowed")
         }
     }
-}
 
-fn bare(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase()
-}
-
-impl Allowed {
     /// The 403 for a foreign Host or Origin, logged and published; `None`
     /// when both are allowed.
     pub(crate) fn refusal(&self, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
@@ -126,6 +118,12 @@ impl Allowed {
         });
         Some((StatusCode::FORBIDDEN, reason).into_response())
     }
+}
+
+fn bare(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase()
 }
 
 #[cfg(test)]
