@@ -101,6 +101,15 @@ impl Child {
         })
     }
 
+    /// The CPU time the process has used so far, user and system, over all
+    /// its threads.
+    pub fn cpu_time(&self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))
+            .with_context(|| format!("cannot read /proc for the {}", self.name))?;
+        cpu_time_of(&stat, rustix::param::clock_ticks_per_second())
+            .with_context(|| format!("unexpected /proc/{}/stat: {stat}", self.pid))
+    }
+
     /// Kills the process and waits until it is gone (so its database can be dropped).
     pub async fn stop(mut self) {
         let _ = self.inner.start_kill();
@@ -123,9 +132,62 @@ pub struct Memory {
     pub peak_kib: u64,
 }
 
+/// `utime + stime` from a `/proc/<pid>/stat` line, whose fields are counted
+/// after the command name (in parentheses, and itself free to hold spaces
+/// and parentheses): `utime` is the 14th field of the line, the 12th after it.
+fn cpu_time_of(stat: &str, ticks_per_second: u64) -> Option<Duration> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let mut ticks = || fields.next()?.parse::<u64>().ok();
+    let total = ticks()? + ticks()?;
+    Some(Duration::from_nanos(
+        total * 1_000_000_000 / ticks_per_second.max(1),
+    ))
+}
+
 /// A port no one listens on right now. The child binds it a moment later;
 /// the bench needs the number first, to mint tokens for that exact URL.
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The name may hold spaces and parentheses; the fields count after its last `)`.
+    #[test]
+    fn cpu_time_is_utime_plus_stime_after_the_name() {
+        let stat = "4242 (a) b (c)) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0";
+        assert_eq!(cpu_time_of(stat, 100), Some(Duration::from_secs(3)));
+        assert_eq!(cpu_time_of(stat, 1000), Some(Duration::from_millis(300)));
+        assert_eq!(cpu_time_of("4242 (gateway) S 1 2", 100), None);
+    }
+
+    #[test]
+    fn a_running_childs_cpu_time_is_read_from_proc() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let mut command = Command::new("sh");
+            command.args([
+                "-c",
+                "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 30",
+            ]);
+            let child = Child::spawn("busy shell", command).expect("spawn sh");
+            let mut used = Duration::ZERO;
+            for _ in 0..200 {
+                used = child.cpu_time().expect("cpu time");
+                if used > Duration::ZERO {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            assert!(used > Duration::ZERO, "the busy child used no CPU time");
+            child.stop().await;
+        });
+    }
 }

@@ -105,6 +105,12 @@ struct RunArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 
+    /// Only what the comparison with the references needs: `domain_get_item`
+    /// at 16 and 64 clients on the gateway (SQLite) and on both references.
+    /// A quicker before/after run of the per-request cost.
+    #[arg(long, conflicts_with_all = ["postgres", "soak", "big_pack"])]
+    get_item_only: bool,
+
     /// Instead of the benchmark: steady load for this long (2m, 1h), failing
     /// on any error or on memory that keeps growing. Writes soak.md and soak.json.
     #[arg(long, value_name = "DURATION", value_parser = kit_serve::parse_duration)]
@@ -216,7 +222,10 @@ fn default_out_dir() -> PathBuf {
 /// The whole run; `Ok(false)` when a scenario had errors or a check failed.
 async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let window = args.window();
-    let postgres = args.postgres_url()?;
+    let postgres = match args.get_item_only {
+        true => None,
+        false => args.postgres_url()?,
+    };
     let workspace = workspace_dir();
     let binary = match &args.gateway_bin {
         Some(path) => Binary::given(path)?,
@@ -264,12 +273,17 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let mut results = Results::default();
 
     let sqlite = Database::sqlite()?;
+    let plan: &[Scenario] = if args.get_item_only {
+        &scenarios::REFERENCES
+    } else {
+        &scenarios::GATEWAY
+    };
     let (users, answer) = bench_gateway(
         &binary,
         &issuer,
         &sqlite,
         &app_dir,
-        &scenarios::GATEWAY,
+        plan,
         window,
         &mut results,
     )
@@ -333,6 +347,7 @@ async fn bench_gateway(
     for &scenario in plan {
         gateway.child.ensure_running()?;
         let (measured, outcome) = scenarios::measure(
+            &gateway.child,
             gateway.addr,
             Server::Gateway,
             Some(engine),
@@ -392,8 +407,16 @@ async fn bench_reference(
     child.first_success(addr, &probe).await?;
     for &scenario in &scenarios::REFERENCES {
         child.ensure_running()?;
-        let (measured, _) =
-            scenarios::measure(addr, reference.into(), None, scenario, users, window).await?;
+        let (measured, _) = scenarios::measure(
+            &child,
+            addr,
+            reference.into(),
+            None,
+            scenario,
+            users,
+            window,
+        )
+        .await?;
         results.scenarios.push(measured);
     }
     child.stop().await;

@@ -227,13 +227,13 @@ impl Report {
         writeln!(out, "## Scenarios\n")?;
         writeln!(
             out,
-            "| scenario | server | store | concurrency | req/s | p50 ms | p99 ms | max ms | errors | sample |"
+            "| scenario | server | store | concurrency | req/s | p50 ms | p99 ms | max ms | server CPU µs/call | errors | sample |"
         )?;
-        writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---|")?;
+        writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")?;
         for r in &self.results.scenarios {
             writeln!(
                 out,
-                "| `{}` | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
                 r.tool.name(),
                 r.server.label(),
                 r.store.map_or("–", Engine::label),
@@ -242,6 +242,7 @@ impl Report {
                 r.p50_ms,
                 r.p99_ms,
                 r.max_ms,
+                maybe(r.server_cpu_us_per_call, |us| format!("{us:.1}")),
                 r.errors + r.warmup_errors,
                 if r.sample_problem.is_none() {
                     "ok"

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::{
+    child::Child,
     database::Engine,
     gateway::Gateway,
     issuer::LocalIssuer,
@@ -234,6 +235,10 @@ pub struct Measured {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The server's CPU time (all its threads, user and system) over the
+    /// measuring window, per request answered in it. Steadier than req/s on
+    /// a shared machine, where the load generator competes for the same cores.
+    pub server_cpu_us_per_call: Option<f64>,
     /// Why the sampled answer is not a real success; `None` when it is.
     pub sample_problem: Option<String>,
     pub first_error: Option<String>,
@@ -245,8 +250,9 @@ impl Measured {
     }
 }
 
-/// Runs `scenario` against `addr`, one user per worker.
+/// Runs `scenario` against `process`, listening on `addr`, one user per worker.
 pub async fn measure(
+    process: &Child,
     addr: SocketAddr,
     server: Server,
     store: Option<Engine>,
@@ -271,7 +277,8 @@ pub async fn measure(
         scenario.tool.name(),
         scenario.concurrency
     );
-    let outcome = load::run(addr, calls, window).await?;
+    let (outcome, cpu) = tokio::join!(load::run(addr, calls, window), cpu_in(process, window));
+    let (outcome, cpu) = (outcome?, cpu?);
     // The numbers count only if worker 0's last answer is a real success.
     let sample_problem = match &outcome.last_reply {
         None => Some("no answer was sampled".to_owned()),
@@ -292,10 +299,20 @@ pub async fn measure(
         p50_ms: millis(outcome.histogram.value_at_quantile(0.50)),
         p99_ms: millis(outcome.histogram.value_at_quantile(0.99)),
         max_ms: millis(outcome.histogram.max()),
+        server_cpu_us_per_call: (outcome.requests > 0)
+            .then(|| cpu.as_secs_f64() * 1e6 / outcome.requests as f64),
         sample_problem,
         first_error: outcome.first_error.clone(),
     };
     Ok((measured, outcome))
+}
+
+/// The CPU time `process` spends in `window`'s measuring part.
+async fn cpu_in(process: &Child, window: Window) -> anyhow::Result<Duration> {
+    tokio::time::sleep(window.warmup).await;
+    let before = process.cpu_time()?;
+    tokio::time::sleep(window.measure).await;
+    Ok(process.cpu_time()?.saturating_sub(before))
 }
 
 /// "Nothing lost": every save the gateway acknowledged is a version in the store.

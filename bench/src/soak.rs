@@ -96,6 +96,7 @@ pub async fn soak(
             concurrency: CONCURRENCY,
         };
         let (measured, _) = scenarios::measure(
+            &gateway.child,
             gateway.addr,
             Server::Gateway,
             Some(database.engine()),

@@ -310,6 +310,7 @@ mod tests {
             p50_ms: 1.0,
             p99_ms: 2.0,
             max_ms: 3.0,
+            server_cpu_us_per_call: Some(40.0),
             sample_problem: sample_problem.map(str::to_owned),
             first_error: (errors > 0).then(|| "HTTP 401: no token".to_owned()),
         }

@@ -116,10 +116,10 @@ pub(crate) fn kit_tool_names() -> Vec<String> {
 /// in the request, and nothing a tool's arguments can say. Missing (a wiring
 /// fault) fails closed as `SIGN_IN_UNAVAILABLE`.
 #[derive(Debug)]
-pub(crate) struct Verified(Option<Identity>);
+pub(crate) struct Verified(Option<Arc<Identity>>);
 
 impl Verified {
-    fn identity(&self) -> Result<&Identity, ToolFailure> {
+    fn identity(&self) -> Result<&Arc<Identity>, ToolFailure> {
         self.0.as_ref().ok_or(ToolFailure::Identity)
     }
 }
@@ -130,7 +130,7 @@ impl<C: AsRequestContext> FromContextPart<C> for Verified {
             .as_request_context()
             .extensions
             .get::<Parts>()
-            .and_then(|parts| parts.extensions.get::<Identity>())
+            .and_then(|parts| parts.extensions.get::<Arc<Identity>>())
             .cloned();
         Ok(Self(identity))
     }
@@ -354,7 +354,7 @@ impl Connector {
             let Some(who) = context
                 .extensions
                 .get::<Parts>()
-                .and_then(|p| p.extensions.get::<Identity>())
+                .and_then(|p| p.extensions.get::<Arc<Identity>>())
             else {
                 return Ok(CallToolResult::error(vec![ContentBlock::text(
                     ToolFailure::Identity.message(),
@@ -699,7 +699,7 @@ impl ServerHandler for Connector {
             let caller = context
                 .extensions
                 .get::<Parts>()
-                .and_then(|p| p.extensions.get::<Identity>())
+                .and_then(|p| p.extensions.get::<Arc<Identity>>())
                 .map_or_else(String::new, |who| who.subject.clone());
             let arguments = request.arguments.clone().map(Value::Object);
             (caller, preview(arguments.as_ref()))

@@ -165,7 +165,7 @@ impl TokenVerifier {
 
     /// The four checks, then scopes. `now` is unix seconds. A token that
     /// passed before is answered from memory, expiry and key still checked.
-    pub async fn verify(&self, token: &str, now: i64) -> Result<Identity, TokenError> {
+    pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<Identity>, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::TooLarge);
         }
@@ -175,6 +175,7 @@ impl TokenVerifier {
             return Ok(identity);
         }
         let (identity, kid, exp) = self.verify_fully(token, now).await?;
+        let identity = Arc::new(identity);
         let valid_until = exp.saturating_add(self.leeway);
         self.verified
             .insert(key, identity.clone(), kid, valid_until, now);
@@ -309,7 +310,7 @@ mod properties {
         )
     }
 
-    fn verify(token: &str) -> Result<Identity, TokenError> {
+    fn verify(token: &str) -> Result<Arc<Identity>, TokenError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -67,12 +67,12 @@ impl UserInfo {
     /// The email userinfo gave for `subject`, if it has answered. When it
     /// has not been asked yet and the issuer has an endpoint, starts one
     /// background fetch with `token` and returns at once; `on_email` is told
-    /// the answer (to record it).
+    /// the subject and the answer (to record it).
     pub fn email_for<Recorded>(
         self: &Arc<Self>,
         subject: &str,
         token: &str,
-        on_email: impl FnOnce(String) -> Recorded + Send + 'static,
+        on_email: impl FnOnce(String, String) -> Recorded + Send + 'static,
     ) -> Option<String>
     where
         Recorded: std::future::Future<Output = ()> + Send,
@@ -98,14 +98,14 @@ impl UserInfo {
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(
-                            subject,
+                            subject.clone(),
                             Entry::Known {
                                 email: email.clone(),
                                 at: Instant::now(),
                             },
                         );
                     if let Some(email) = email {
-                        on_email(email).await;
+                        on_email(subject, email).await;
                     }
                 }
                 // Kept as `Asked`: not asked again for a while.

@@ -9,7 +9,10 @@
 //! keyed by SHA-256 of the token: the exact bytes that were verified, and no
 //! bearer credential kept in memory.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use sha2::{Digest, Sha256};
 
@@ -27,7 +30,8 @@ impl TokenKey {
 
 #[derive(Debug)]
 struct Entry {
-    identity: Identity,
+    /// Shared: a hit hands out the same identity, not a copy of its strings.
+    identity: Arc<Identity>,
     kid: String,
     /// `exp` plus the verifier's clock leeway: the last second a full check would pass.
     valid_until: i64,
@@ -61,7 +65,7 @@ impl VerifiedTokens {
         key: TokenKey,
         now: i64,
         published: impl FnOnce(&str) -> bool,
-    ) -> Option<Identity> {
+    ) -> Option<Arc<Identity>> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get(&key)?;
         if entry.expired(now) || !published(&entry.kid) {
@@ -76,7 +80,7 @@ impl VerifiedTokens {
     pub fn insert(
         &self,
         key: TokenKey,
-        identity: Identity,
+        identity: Arc<Identity>,
         kid: String,
         valid_until: i64,
         now: i64,
@@ -114,19 +118,17 @@ mod tests {
 
     const LEEWAY_SECS: i64 = 30;
 
+    fn user(sub: &str) -> Arc<Identity> {
+        Arc::new(Identity::test_user(sub))
+    }
+
     #[test]
     fn a_hit_needs_the_same_bytes() {
         let cache = VerifiedTokens::new(8);
-        cache.insert(
-            TokenKey::of("a.b.c"),
-            Identity::test_user("ada"),
-            "k1".into(),
-            1_000,
-            0,
-        );
+        cache.insert(TokenKey::of("a.b.c"), user("ada"), "k1".into(), 1_000, 0);
         assert_eq!(
             cache.get(TokenKey::of("a.b.c"), 10, |_| true),
-            Some(Identity::test_user("ada"))
+            Some(user("ada"))
         );
         assert_eq!(cache.get(TokenKey::of("a.b.d"), 10, |_| true), None);
         assert_eq!(cache.get(TokenKey::of("a.b.c "), 10, |_| true), None);
@@ -138,7 +140,7 @@ mod tests {
         // The verifier remembers a token until its `exp` plus its leeway.
         cache.insert(
             TokenKey::of("t"),
-            Identity::test_user("ada"),
+            user("ada"),
             "k1".into(),
             1_000 + LEEWAY_SECS,
             0,
@@ -159,13 +161,7 @@ mod tests {
     #[test]
     fn a_key_no_longer_published_ends_the_entry() {
         let cache = VerifiedTokens::new(8);
-        cache.insert(
-            TokenKey::of("t"),
-            Identity::test_user("ada"),
-            "old".into(),
-            1_000,
-            0,
-        );
+        cache.insert(TokenKey::of("t"), user("ada"), "old".into(), 1_000, 0);
         assert_eq!(cache.get(TokenKey::of("t"), 1, |kid| kid != "old"), None);
         assert!(cache.is_empty());
     }
@@ -176,49 +172,25 @@ mod tests {
         for i in 0..4 {
             cache.insert(
                 TokenKey::of(&format!("live{i}")),
-                Identity::test_user("x"),
+                user("x"),
                 "k".into(),
                 1_000,
                 0,
             );
         }
         assert_eq!(cache.len(), 4);
-        cache.insert(
-            TokenKey::of("one more"),
-            Identity::test_user("y"),
-            "k".into(),
-            1_000,
-            0,
-        );
+        cache.insert(TokenKey::of("one more"), user("y"), "k".into(), 1_000, 0);
         assert!(cache.len() <= 4);
         assert_eq!(
             cache.get(TokenKey::of("one more"), 1, |_| true),
-            Some(Identity::test_user("y"))
+            Some(user("y"))
         );
 
         // Expired entries are the first to go.
         let cache = VerifiedTokens::new(2);
-        cache.insert(
-            TokenKey::of("old"),
-            Identity::test_user("x"),
-            "k".into(),
-            10,
-            0,
-        );
-        cache.insert(
-            TokenKey::of("live"),
-            Identity::test_user("x"),
-            "k".into(),
-            1_000,
-            0,
-        );
-        cache.insert(
-            TokenKey::of("new"),
-            Identity::test_user("y"),
-            "k".into(),
-            1_000,
-            500,
-        );
+        cache.insert(TokenKey::of("old"), user("x"), "k".into(), 10, 0);
+        cache.insert(TokenKey::of("live"), user("x"), "k".into(), 1_000, 0);
+        cache.insert(TokenKey::of("new"), user("y"), "k".into(), 1_000, 500);
         assert_eq!(cache.len(), 2);
         assert!(cache.get(TokenKey::of("live"), 500, |_| true).is_some());
     }

@@ -127,7 +127,7 @@ impl Domain {
     /// The fields the domains add to `begin_session` for `who`, if any.
     pub(crate) async fn session_block(
         &self,
-        who: &Identity,
+        who: &Arc<Identity>,
     ) -> Result<Option<JsonObject>, ToolFailure> {
         if self.blocks.is_empty() {
             return Ok(None);
@@ -174,7 +174,7 @@ impl Domain {
         &self,
         name: &str,
         arguments: Option<JsonObject>,
-        who: &Identity,
+        who: &Arc<Identity>,
         sessions: &SessionSigner,
         reminder: &str,
     ) -> Option<CallToolResult> {
@@ -196,7 +196,7 @@ impl Domain {
         &self,
         entry: &Entry,
         mut args: JsonObject,
-        who: &Identity,
+        who: &Arc<Identity>,
         sessions: &SessionSigner,
     ) -> Result<Value, ToolFailure> {
         // The gate comes first: without a valid session the body never runs.

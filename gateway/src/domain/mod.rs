@@ -126,38 +126,37 @@ pub use registry::{DomainTools, NoArgs, RegistryError, ToolOptions, Tools};
 /// ```
 pub use gateway_macros::domain_tools;
 
+use std::sync::Arc;
+
 use crate::identity::Identity;
 
 /// Who is calling, as the verified access token says. The kit makes it;
 /// there is no way to build one from a tool's arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    issuer: String,
-    subject: String,
-    email: Option<String>,
+    /// The verified identity itself, shared: a call makes no copy of it.
+    identity: Arc<Identity>,
 }
 
 impl Caller {
     /// The token's `sub`: the key for the caller's own records.
     pub fn subject(&self) -> &str {
-        &self.subject
+        &self.identity.subject
     }
 
     /// The token's (or the issuer's userinfo) email, when there is one.
     pub fn email(&self) -> Option<&str> {
-        self.email.as_deref()
+        self.identity.email.as_deref()
     }
 
     /// The issuer that vouched for the caller.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        &self.identity.issuer
     }
 
-    pub(crate) fn from_identity(identity: &Identity) -> Self {
+    pub(crate) fn from_identity(identity: &Arc<Identity>) -> Self {
         Self {
-            issuer: identity.issuer.clone(),
-            subject: identity.subject.clone(),
-            email: identity.email.clone(),
+            identity: identity.clone(),
         }
     }
 }

@@ -34,9 +34,12 @@ pub struct Guard {
 
 impl Guard {
     /// The verified caller, or the challenge to answer with.
-    pub(crate) async fn identify(&self, headers: &HeaderMap) -> Result<Identity, AuthRejection> {
+    pub(crate) async fn identify(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Arc<Identity>, AuthRejection> {
         let Some(verifier) = &self.verifier else {
-            return Ok(Identity::stand_in());
+            return Ok(Arc::new(Identity::stand_in()));
         };
         let token = bearer(headers).map_err(|reason| self.reject(reason))?;
         let now = chrono::Utc::now().timestamp();
@@ -45,12 +48,16 @@ impl Guard {
             self.reject(Reason::Token(e))
         })?;
         if let (None, Some(userinfo)) = (&identity.email, &self.userinfo) {
-            let (store, subject) = (self.store.clone(), identity.subject.clone());
-            identity.email = userinfo.email_for(&identity.subject, token, |email| async move {
+            let store = self.store.clone();
+            let learned = userinfo.email_for(&identity.subject, token, |subject, email| async move {
                 if let Err(e) = store.record_email(&subject, &email).await {
                     tracing::warn!(error = %kit_serve::error_chain(&e), "could not record the email userinfo gave");
                 }
             });
+            // Copied only to add an email: the remembered identity stays as the token says.
+            if learned.is_some() {
+                Arc::make_mut(&mut identity).email = learned;
+            }
         }
         Ok(identity)
     }
