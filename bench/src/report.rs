@@ -295,19 +295,20 @@ impl Report {
         )?;
         writeln!(
             out,
-            "| `domain_get_item` concurrency | gateway req/s | framework floor req/s | HTTP ceiling req/s | gateway ÷ floor | gateway ÷ ceiling |"
+            "| `domain_get_item` concurrency | gateway req/s | framework floor req/s | HTTP ceiling req/s | gateway ÷ floor | gateway ÷ ceiling | ceiling's CPU per call ÷ gateway's |"
         )?;
-        writeln!(out, "|---:|---:|---:|---:|---:|---:|")?;
+        writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|")?;
         for f in &self.versus_references {
             writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 f.concurrency,
                 maybe(f.gateway_rps, thousands),
                 maybe(f.floor_rps, thousands),
                 maybe(f.ceiling_rps, thousands),
                 maybe(f.of_floor, percent),
                 maybe(f.of_ceiling, percent),
+                maybe(f.ceiling_cpu_share, percent),
             )?;
         }
 

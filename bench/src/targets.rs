@@ -32,6 +32,10 @@ pub struct Fraction {
     pub ceiling_rps: Option<f64>,
     pub of_floor: Option<f64>,
     pub of_ceiling: Option<f64>,
+    /// The ceiling's server CPU per call ÷ the gateway's: the same share
+    /// counted in work done rather than answers, so it moves less when
+    /// the machine's other tenants take the cores.
+    pub ceiling_cpu_share: Option<f64>,
 }
 
 /// One target from the issue.
@@ -157,6 +161,12 @@ pub(crate) fn versus_references(results: &Results) -> Vec<Fraction> {
                     .find(server, Tool::DomainGetItem, c)
                     .map(|m| m.requests_per_second)
             };
+            let cpu = |server| {
+                results
+                    .find(server, Tool::DomainGetItem, c)
+                    .and_then(|m| m.server_cpu_us_per_call)
+                    .filter(|us| *us > 0.0)
+            };
             let gateway_rps = results.gateway_rps(Tool::DomainGetItem, c, None);
             let floor_rps = reference(Server::FrameworkFloor);
             let ceiling_rps = reference(Server::HttpCeiling);
@@ -168,6 +178,9 @@ pub(crate) fn versus_references(results: &Results) -> Vec<Fraction> {
                 ceiling_rps,
                 of_floor: share(floor_rps),
                 of_ceiling: share(ceiling_rps),
+                ceiling_cpu_share: cpu(Server::HttpCeiling)
+                    .zip(cpu(Server::Gateway))
+                    .map(|(ceiling, gateway)| ceiling / gateway),
             }
         })
         .collect()
@@ -200,6 +213,14 @@ pub(crate) fn targets(results: &Results) -> Vec<Target> {
         p99.map(|v| v <= 10.0),
     );
     for f in versus_references(results) {
+        add(
+            format!(
+                "`domain_get_item` at {} ≥ 50% of the HTTP ceiling",
+                f.concurrency
+            ),
+            f.of_ceiling.map(percent),
+            f.of_ceiling.map(|v| v >= 0.5),
+        );
         add(
             format!(
                 "`domain_get_item` at {} ≥ 75% of the framework floor",
@@ -341,5 +362,31 @@ mod tests {
             ..Results::default()
         };
         assert!(problems(&bad_sample)[0].contains("no item"));
+    }
+
+    /// The ceiling's share counts answers and work; the 50% target reads the answers.
+    #[test]
+    fn the_gateway_is_compared_with_the_ceiling_in_answers_and_in_cpu() {
+        let ceiling = Measured {
+            server: Server::HttpCeiling,
+            store: None,
+            requests_per_second: 30_000.0,
+            server_cpu_us_per_call: Some(10.0),
+            ..measured(0, None)
+        };
+        let results = Results {
+            scenarios: vec![measured(0, None), ceiling],
+            ..Results::default()
+        };
+        let at_16 = &versus_references(&results)[0];
+        assert_eq!(at_16.concurrency, 16);
+        assert_eq!(at_16.of_ceiling, Some(0.4));
+        assert_eq!(at_16.ceiling_cpu_share, Some(0.25));
+        assert_eq!(at_16.of_floor, None);
+        let target = targets(&results)
+            .into_iter()
+            .find(|t| t.target.contains("at 16 ≥ 50% of the HTTP ceiling"))
+            .expect("the target is listed");
+        assert_eq!((target.measured.as_str(), target.met), ("40%", Some(false)));
     }
 }

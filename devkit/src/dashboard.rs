@@ -26,7 +26,7 @@ use axum::{
     },
     routing::{get, post},
 };
-use kit_serve::activity::{Activity, Event, What};
+use kit_serve::activity::{Activity, Event, What, shortened};
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
@@ -187,20 +187,13 @@ async fn state(State(dashboard): State<Dashboard>) -> Json<Value> {
             "user": user,
             "last_call": last_call,
             "version": saved.as_ref().map(|s| s.version),
-            "state": saved.map(|s| shortened(&s.state.to_string())),
+            // At most 300 characters of a saved state.
+            "state": saved.map(|s| shortened(&s.state.to_string(), 300)),
         }));
     }
     answer["users"] = Value::Array(rows);
     answer["database_reachable"] = Value::Bool(dashboard.store.ping().await.is_ok());
     Json(answer)
-}
-
-/// At most 300 characters of a saved state.
-fn shortened(text: &str) -> String {
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 /// Each event as it happens, as JSON; the page redraws on each.

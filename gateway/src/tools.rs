@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, value::RawValue};
 
 use kit_serve::{
-    activity::{Activity, What},
+    activity::{Activity, What, shortened},
     error_chain,
 };
 
@@ -652,14 +652,7 @@ fn preview(value: Option<&Value>) -> String {
     };
     let mut value = value.clone();
     redact(&mut value);
-    shortened(&value.to_string())
-}
-
-fn shortened(text: &str) -> String {
-    match text.char_indices().nth(PREVIEW_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+    shortened(&value.to_string(), PREVIEW_CHARS)
 }
 
 /// A tool error's code: its first word when that is one of ours
@@ -726,11 +719,11 @@ impl ServerHandler for Connector {
                         .content
                         .first()
                         .and_then(ContentBlock::as_text)
-                        .map(|text| shortened(&text.text))
+                        .map(|text| shortened(&text.text, PREVIEW_CHARS))
                         .unwrap_or_default(),
                 },
                 Ok(_) => String::new(),
-                Err(error) => shortened(&error.message),
+                Err(error) => shortened(&error.message, PREVIEW_CHARS),
             };
             self.state.activity.emit(What::ToolCall {
                 user,

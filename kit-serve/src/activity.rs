@@ -105,6 +105,22 @@ impl Activity {
     }
 }
 
+/// At most `chars` characters of `text`, with `…` where it was cut: a
+/// preview of arguments, results or saved state fit for one line.
+///
+/// ```
+/// use kit_serve::activity::shortened;
+///
+/// assert_eq!(shortened("a saved place", 7), "a saved…");
+/// assert_eq!(shortened("naïve", 5), "naïve");
+/// ```
+pub fn shortened(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
