@@ -222,9 +222,10 @@ fn default_out_dir() -> PathBuf {
 /// The whole run; `Ok(false)` when a scenario had errors or a check failed.
 async fn run(args: RunArgs) -> anyhow::Result<bool> {
     let window = args.window();
-    let postgres = match args.get_item_only {
-        true => None,
-        false => args.postgres_url()?,
+    let postgres = if args.get_item_only {
+        None
+    } else {
+        args.postgres_url()?
     };
     let workspace = workspace_dir();
     let binary = match &args.gateway_bin {

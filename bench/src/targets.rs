@@ -213,22 +213,20 @@ pub(crate) fn targets(results: &Results) -> Vec<Target> {
         p99.map(|v| v <= 10.0),
     );
     for f in versus_references(results) {
-        add(
-            format!(
-                "`domain_get_item` at {} ≥ 50% of the HTTP ceiling",
-                f.concurrency
-            ),
-            f.of_ceiling.map(percent),
-            f.of_ceiling.map(|v| v >= 0.5),
-        );
-        add(
-            format!(
-                "`domain_get_item` at {} ≥ 75% of the framework floor",
-                f.concurrency
-            ),
-            f.of_floor.map(percent),
-            f.of_floor.map(|v| v >= 0.75),
-        );
+        for (reference, share, least) in [
+            ("HTTP ceiling", f.of_ceiling, 0.5),
+            ("framework floor", f.of_floor, 0.75),
+        ] {
+            add(
+                format!(
+                    "`domain_get_item` at {} ≥ {} of the {reference}",
+                    f.concurrency,
+                    percent(least)
+                ),
+                share.map(percent),
+                share.map(|v| v >= least),
+            );
+        }
     }
     for (engine, floor) in [(Engine::Sqlite, 5_000.0), (Engine::Postgres, 3_000.0)] {
         let run = results.find_on(Server::Gateway, Tool::UserSaveState, 16, Some(engine));
