@@ -133,7 +133,36 @@ pub struct SearchResult {
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ItemResult {
-    pub item: Item,
+    pub item: SharedItem,
+}
+
+/// One of the pack's items, written from the pack's own copy: the answer
+/// is written once, so a copy of the article for it would be thrown away.
+/// Written, and described in the output schema, exactly as an [`Item`].
+#[derive(Debug)]
+pub struct SharedItem {
+    pack: Arc<DomainPack>,
+    position: usize,
+}
+
+impl Serialize for SharedItem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.pack.items()[self.position].serialize(serializer)
+    }
+}
+
+impl JsonSchema for SharedItem {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        Item::schema_name()
+    }
+
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        Item::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Item::json_schema(generator)
+    }
 }
 
 impl Catalog {
@@ -189,8 +218,13 @@ impl Catalog {
         _me: Caller,
         args: GetItemArgs,
     ) -> Result<ItemResult, DomainError> {
-        match self.pack.get(args.id.trim()) {
-            Some(item) => Ok(ItemResult { item: item.clone() }),
+        match self.pack.position(args.id.trim()) {
+            Some(position) => Ok(ItemResult {
+                item: SharedItem {
+                    pack: self.pack.clone(),
+                    position,
+                },
+            }),
             None => Err(DomainError::not_found(&self.pack.item_noun, &args.id)),
         }
     }
@@ -330,5 +364,31 @@ impl DomainTools for Ratings {
                 Self::rate,
             )
             .additive();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `domain_get_item`'s answer as it was, a copy of the item.
+    #[derive(JsonSchema)]
+    #[allow(dead_code)]
+    struct Copied {
+        item: Item,
+    }
+
+    #[test]
+    fn a_shared_item_is_described_as_the_item_it_shares() {
+        let shared = schemars::schema_for!(ItemResult);
+        let copied = schemars::schema_for!(Copied);
+        for part in ["properties", "required", "$defs"] {
+            assert_eq!(shared.get(part), copied.get(part), "{part}");
+        }
+        assert!(
+            shared
+                .get("$defs")
+                .is_some_and(|defs| defs.get("Item").is_some())
+        );
     }
 }

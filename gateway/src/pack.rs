@@ -144,6 +144,11 @@ impl DomainPack {
         self.by_id.get(id).map(|&i| &self.items[i])
     }
 
+    /// Where the item `id` is in [`Self::items`].
+    pub(crate) fn position(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
     /// The items, shared (with the search index built over them).
     pub fn shared_items(&self) -> Arc<[Item]> {
         self.items.clone()

@@ -36,7 +36,7 @@ use kit_serve::{
 };
 
 use crate::{
-    domain::Domain,
+    domain::{Domain, WrittenOnce},
     identity::Identity,
     metrics::Metrics,
     pack::DomainPack,
@@ -370,6 +370,7 @@ impl Connector {
                     who,
                     &state.sessions,
                     &state.pack.reminder,
+                    context.extensions.get::<WrittenOnce>(),
                 )
                 .await
             {
@@ -715,12 +716,15 @@ impl ServerHandler for Connector {
             let result = match &response {
                 Ok(CallToolResponse::Complete(result)) => match &result.structured_content {
                     Some(content) => preview(Some(content)),
-                    None => result
-                        .content
-                        .first()
-                        .and_then(ContentBlock::as_text)
-                        .map(|text| shortened(&text.text, PREVIEW_CHARS))
-                        .unwrap_or_default(),
+                    // A domain answer's text alone (`WrittenOnce`) is JSON,
+                    // previewed as such; an error's text as it is.
+                    None => match result.content.first().and_then(ContentBlock::as_text) {
+                        Some(text) => match serde_json::from_str::<Value>(&text.text) {
+                            Ok(json) => preview(Some(&json)),
+                            Err(_) => shortened(&text.text, PREVIEW_CHARS),
+                        },
+                        None => String::new(),
+                    },
                 },
                 Ok(_) => String::new(),
                 Err(error) => shortened(&error.message, PREVIEW_CHARS),

@@ -24,12 +24,13 @@ use sqlx::Row;
 
 use super::{
     AppDb, Caller, DomainError, Tx,
+    answer::ObjectJson,
     registry::{Invocation, Outcome},
 };
 
 /// How a stored or fresh action ended.
 pub(crate) enum ActionEnd {
-    Done(Value),
+    Done(ObjectJson),
     Failed(Outcome),
     /// The key was used before for other arguments.
     KeyReused,
@@ -60,7 +61,7 @@ pub(crate) async fn run_once<F, Fut>(
 ) -> ActionEnd
 where
     F: FnOnce(Invocation) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, Outcome>>,
+    Fut: std::future::Future<Output = Result<ObjectJson, Outcome>>,
 {
     match attempt(db, tool, key, caller, args, body).await {
         Ok(end) => end,
@@ -78,7 +79,7 @@ async fn attempt<F, Fut>(
 ) -> Result<ActionEnd, sqlx::Error>
 where
     F: FnOnce(Invocation) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, Outcome>>,
+    Fut: std::future::Future<Output = Result<ObjectJson, Outcome>>,
 {
     let digest = digest(&args);
     let user = caller.subject().to_owned();
@@ -110,7 +111,7 @@ where
         unreachable!("only the kit finishes an action's transaction")
     };
     let (is_error, outcome) = match &result {
-        Ok(value) => (0_i64, value.to_string()),
+        Ok(answer) => (0_i64, answer.as_str().to_owned()),
         // A refusal is the first outcome; its writes are undone.
         Err(Outcome::Domain(DomainError(super::Failure::NotFound { .. })))
         | Err(Outcome::Domain(DomainError(super::Failure::Refused { .. })))
@@ -164,12 +165,13 @@ async fn stored(
         return Ok(ActionEnd::KeyReused);
     }
     let is_error: i64 = row.try_get(1)?;
-    let outcome: Value = serde_json::from_str(&row.try_get::<String, _>(2)?)
-        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let outcome: String = row.try_get(2)?;
+    let decode = |e: serde_json::Error| sqlx::Error::Decode(Box::new(e));
     Ok(if is_error == 0 {
-        ActionEnd::Done(outcome)
+        ActionEnd::Done(ObjectJson::read(outcome).map_err(decode)?)
     } else {
-        ActionEnd::Failed(Outcome::Domain(refusal_from_json(&outcome)))
+        let refusal: Value = serde_json::from_str(&outcome).map_err(decode)?;
+        ActionEnd::Failed(Outcome::Domain(refusal_from_json(&refusal)))
     })
 }
 

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::{
     AppDb, Caller, DomainError, Failure,
     actions::{self, ActionEnd},
+    answer::{ObjectJson, WrittenOnce},
     registry::{
         self, BoxFuture, DomainTools, IDEMPOTENCY_KEY, Invocation, Kind, Outcome, Registered,
         RegistryError, SESSION, Tools,
@@ -27,7 +28,7 @@ use crate::{
 /// Longest idempotency key accepted.
 const MAX_KEY_CHARS: usize = 200;
 
-type Call = Arc<dyn Fn(Invocation) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+type Call = Arc<dyn Fn(Invocation) -> BoxFuture<Result<ObjectJson, Outcome>> + Send + Sync>;
 
 struct Entry {
     definition: Tool,
@@ -169,7 +170,8 @@ impl Domain {
     }
 
     /// One call of the domain tool `name` by the verified `who`. Always a
-    /// tool result: failures are told to the model, not raised.
+    /// tool result: failures are told to the model, not raised. With
+    /// `once`, a success is its answer's text alone ([`ObjectJson::into_result`]).
     pub(crate) async fn call(
         &self,
         name: &str,
@@ -177,17 +179,14 @@ impl Domain {
         who: &Arc<Identity>,
         sessions: &SessionSigner,
         reminder: &str,
+        once: Option<&WrittenOnce>,
     ) -> Option<CallToolResult> {
         let entry = &self.entries[*self.by_name.get(name)?];
         let result = self
             .run(entry, arguments.unwrap_or_default(), who, sessions)
             .await;
         Some(match result {
-            Ok(Value::Object(mut object)) => {
-                object.insert("reminder".into(), Value::String(reminder.to_owned()));
-                structured(Value::Object(object))
-            }
-            Ok(other) => structured(other),
+            Ok(answer) => answer.with_reminder(reminder).into_result(once),
             Err(failure) => CallToolResult::error(vec![ContentBlock::text(failure.message())]),
         })
     }
@@ -198,7 +197,7 @@ impl Domain {
         mut args: JsonObject,
         who: &Arc<Identity>,
         sessions: &SessionSigner,
-    ) -> Result<Value, ToolFailure> {
+    ) -> Result<ObjectJson, ToolFailure> {
         // The gate comes first: without a valid session the body never runs.
         let session = match args.remove(SESSION) {
             Some(Value::String(token)) => token,
@@ -242,37 +241,6 @@ impl Domain {
                     ))),
                 }
             }
-        }
-    }
-}
-
-/// What `CallToolResult::structured` makes: the value, and its JSON text
-/// for hosts that read only `content`. rmcp writes the text through
-/// `Display` into a string grown from empty; here it goes into a buffer
-/// sized from the value, which saved a few percent of a call's CPU.
-fn structured(value: Value) -> CallToolResult {
-    let mut text = Vec::with_capacity(json_len(&value));
-    serde_json::to_writer(&mut text, &value).expect("a JSON value always serialises");
-    let text = String::from_utf8(text).expect("serde_json writes UTF-8");
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(value);
-    result
-}
-
-/// The length of `value` written as compact JSON, counting no escapes.
-fn json_len(value: &Value) -> usize {
-    match value {
-        Value::Null => 4,
-        Value::Bool(_) => 5,
-        // The longest an f64 or i64 is written.
-        Value::Number(_) => 24,
-        Value::String(text) => text.len() + 2,
-        Value::Array(items) => 2 + items.iter().map(|v| json_len(v) + 1).sum::<usize>(),
-        Value::Object(fields) => {
-            2 + fields
-                .iter()
-                .map(|(k, v)| k.len() + 4 + json_len(v))
-                .sum::<usize>()
         }
     }
 }
@@ -426,6 +394,12 @@ mod tests {
         |_: Arc<NoTitle>, _: Caller, _: NoArgs| async { Ok(Done { ok: true }) }));
     case!(ActionWithoutDb, t => t.action("domain_act", TITLE, ABOUT,
         |_: Arc<ActionWithoutDb>, _: Caller, _: NoArgs, _: Tx| async { Ok(Done { ok: true }) }));
+    #[derive(Debug, Serialize, JsonSchema)]
+    struct Reminds {
+        reminder: String,
+    }
+    case!(OwnReminder, t => t.query("domain_reminds", TITLE, ABOUT,
+        |_: Arc<OwnReminder>, _: Caller, _: NoArgs| async { Ok(Reminds { reminder: String::new() }) }));
     case!(Fine, t => t.query("domain_fine", TITLE, ABOUT,
         |_: Arc<Fine>, _: Caller, _: NoArgs| async { Ok(Done { ok: true }) }));
 
@@ -436,30 +410,6 @@ mod tests {
         match domain.add(state, &kit) {
             Ok(()) => "accepted".into(),
             Err(e) => e.to_string(),
-        }
-    }
-
-    #[test]
-    fn a_result_is_what_rmcp_makes_of_it_in_a_buffer_sized_from_the_value() {
-        let values = [
-            json!({"item": {"id": "a1", "title": "Tides", "tags": ["sea", "moon"],
-                   "body": "She said \"now\"\n\tand left. Über — 🌊"}, "reminder": "Rules: be kind."}),
-            json!({"n": 1, "x": -2.5e-300, "big": u64::MAX, "min": i64::MIN, "ok": false, "none": null,
-                   "empty": {}, "list": [], "nested": [[1, 2], {"a": [true]}]}),
-            json!("a bare string"),
-            json!(12345),
-        ];
-        for value in values {
-            let ours = structured(value.clone());
-            assert_eq!(ours, CallToolResult::structured(value.clone()), "{value}");
-            let written = serde_json::to_string(&value).expect("serialises");
-            let escapes = written.matches('\\').count();
-            assert!(
-                json_len(&value) >= written.len() - escapes,
-                "{} < {} for {written}",
-                json_len(&value),
-                written.len() - escapes
-            );
         }
     }
 
@@ -477,6 +427,7 @@ mod tests {
             (verdict(ListResult), "must be a struct"),
             (verdict(NoTitle), "give it a title"),
             (verdict(ActionWithoutDb), "keep their outcomes"),
+            (verdict(OwnReminder), "has a `reminder` field"),
         ] {
             assert!(verdict.starts_with("domain tool `"), "{verdict}");
             assert!(verdict.contains(expected), "{verdict} lacks {expected}");

@@ -50,11 +50,13 @@
 //! `domain_*` / `user_*`.
 
 mod actions;
+mod answer;
 mod cpu;
 mod db;
 mod dispatch;
 mod registry;
 
+pub(crate) use answer::WrittenOnce;
 pub use cpu::cpu_bound;
 pub(crate) use db::alongside_the_kit;
 pub use db::{AppDb, AppMigrations, Backend, Tx, TxConnection};

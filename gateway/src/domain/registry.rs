@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
 
-use super::{Caller, DomainError, Tx};
+use super::{Caller, DomainError, Tx, answer::ObjectJson};
 use crate::tools::Gated;
 
 /// A domain's tools, registered by [`DomainTools::register`].
@@ -46,6 +46,8 @@ const IDENTITY_NAMES: [&str; 10] = [
 /// Argument names the kit adds to every tool (`session`) or every action.
 pub(crate) const SESSION: &str = "session";
 pub(crate) const IDEMPOTENCY_KEY: &str = "idempotency_key";
+/// The field the kit adds to every result.
+pub(crate) const REMINDER: &str = "reminder";
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -57,9 +59,9 @@ pub(crate) struct Invocation {
     pub tx: Option<Tx>,
 }
 
-/// The erased body: arguments parsed, output serialised.
+/// The erased body: arguments parsed, output written as JSON.
 pub(crate) type Handler<S> =
-    Arc<dyn Fn(Arc<S>, Invocation) -> BoxFuture<Result<Value, Outcome>> + Send + Sync>;
+    Arc<dyn Fn(Arc<S>, Invocation) -> BoxFuture<Result<ObjectJson, Outcome>> + Send + Sync>;
 
 /// How a body ended when it did not return a result.
 pub(crate) enum Outcome {
@@ -195,7 +197,7 @@ impl<S: Send + Sync + 'static> Tools<S> {
                 let output = handler(state, invocation.caller, args)
                     .await
                     .map_err(Outcome::Domain)?;
-                to_value(&output)
+                written(&output)
             })
         });
         self.add::<A, O>(name, title, description, Kind::Query, erased)
@@ -229,7 +231,7 @@ impl<S: Send + Sync + 'static> Tools<S> {
                 let output = handler(state, invocation.caller, args, tx)
                     .await
                     .map_err(Outcome::Domain)?;
-                to_value(&output)
+                written(&output)
             })
         });
         self.add::<A, O>(name, title, description, Kind::Action, erased)
@@ -271,13 +273,19 @@ fn parse<A: DeserializeOwned>(args: Value) -> Result<A, Outcome> {
 }
 
 fn to_value<O: Serialize>(output: &O) -> Result<Value, Outcome> {
-    serde_json::to_value(output).map_err(|e| {
-        // A type that cannot serialise is a bug in the app, not the caller's doing.
-        Outcome::Domain(DomainError::refused(
-            "INTERNAL_ERROR",
-            format!("the tool's answer could not be written: {e}"),
-        ))
-    })
+    serde_json::to_value(output).map_err(|e| unwritable(e.to_string()))
+}
+
+fn written<O: Serialize>(output: &O) -> Result<ObjectJson, Outcome> {
+    ObjectJson::write(output).map_err(unwritable)
+}
+
+/// A type that cannot be written is a bug in the app, not the caller's doing.
+fn unwritable(problem: String) -> Outcome {
+    Outcome::Domain(DomainError::refused(
+        "INTERNAL_ERROR",
+        format!("the tool's answer could not be written: {problem}"),
+    ))
 }
 
 /// The result's schema as hosts see it: the tool's object plus the reminder.
@@ -288,12 +296,22 @@ fn object_schema<O: JsonSchema + 'static>() -> Option<Arc<JsonObject>> {
 }
 
 fn output_schema<O: JsonSchema + 'static>() -> Result<Arc<JsonObject>, String> {
-    if object_schema::<O>().is_none() {
+    let Some(own) = object_schema::<O>() else {
         return Err(
             "its result must be a struct (a JSON object), so the kit can add the rules reminder; \
              wrap a list in a struct field"
                 .into(),
         );
+    };
+    if own
+        .get("properties")
+        .and_then(Value::as_object)
+        .is_some_and(|fields| fields.contains_key(REMINDER))
+    {
+        return Err(format!(
+            "its result has a `{REMINDER}` field, which the kit adds to every result (the app's \
+             rules in one line): rename the field"
+        ));
     }
     Ok(schema_for_output::<Gated<O>>())
 }

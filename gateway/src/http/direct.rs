@@ -30,8 +30,8 @@ use rmcp::{
     RoleServer, Service,
     model::{
         CallToolRequest, ClientCapabilities, ClientJsonRpcMessage, ClientRequest, GetExtensions,
-        GetMeta, Implementation, InitializeRequestParams, JsonRpcRequest, JsonRpcResponse,
-        ListToolsRequest, ProtocolVersion, ServerJsonRpcMessage, ServerResult,
+        GetMeta, Implementation, InitializeRequestParams, JsonRpcRequest, ListToolsRequest,
+        ProtocolVersion, ServerJsonRpcMessage,
     },
     service::{Peer, RequestContext, RunningService, TxJsonRpcMessage, serve_directly_with_ct},
     transport::{Transport, streamable_http_server::StreamableHttpServerConfig},
@@ -39,7 +39,9 @@ use rmcp::{
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use super::reply;
 use crate::{
+    domain::WrittenOnce,
     rmcp_edge,
     tools::{AppState, Connector},
 };
@@ -112,6 +114,9 @@ impl Direct {
         let meta = std::mem::take(request.request.get_meta_mut());
         let mut extensions = std::mem::take(request.request.extensions_mut());
         extensions.insert(parts);
+        // This writer takes a domain answer's text alone (`reply::write`).
+        let once = WrittenOnce::default();
+        extensions.insert(once.clone());
         let JsonRpcRequest { id, request, .. } = request;
         let mut context = RequestContext::new(id.clone(), peer);
         context.meta = meta;
@@ -130,7 +135,7 @@ impl Direct {
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         };
         self.state.metrics.answered_directly();
-        Outcome::Answered(json_reply(&reply))
+        Outcome::Answered(json_reply(&reply, once.text_is_structured()))
     }
 
     /// The peer for `revision`, its idle loop started on first use.
@@ -182,10 +187,9 @@ fn hot_request(bytes: &[u8]) -> Option<JsonRpcRequest<ClientRequest>> {
 }
 
 /// The JSON-RPC answer as rmcp's JSON mode writes it.
-fn json_reply(message: &ServerJsonRpcMessage) -> Response {
-    let mut body = Vec::with_capacity(room_for(message));
-    match serde_json::to_writer(&mut body, message) {
-        Ok(()) => Response::builder()
+fn json_reply(message: &ServerJsonRpcMessage, text_is_structured: bool) -> Response {
+    match reply::write(message, text_is_structured) {
+        Ok(body) => Response::builder()
             .status(StatusCode::OK)
             .header(CONTENT_TYPE, "application/json")
             .body(Body::from(body))
@@ -198,26 +202,6 @@ fn json_reply(message: &ServerJsonRpcMessage) -> Response {
             )
         }
     }
-}
-
-/// Room for `message` once written, so writing it does not copy it as the
-/// buffer grows. A tool's result holds its JSON twice: as
-/// `structuredContent` (as long as the text) and as the text, escaped once
-/// more (at most twice as long: JSON text holds no raw control characters).
-fn room_for(message: &ServerJsonRpcMessage) -> usize {
-    let text: usize = match message {
-        ServerJsonRpcMessage::Response(JsonRpcResponse {
-            result: ServerResult::CallToolResult(result),
-            ..
-        }) => result
-            .content
-            .iter()
-            .filter_map(|block| block.as_text())
-            .map(|block| block.text.len())
-            .sum(),
-        _ => 0,
-    };
-    256 + text * 3
 }
 
 fn unreadable_body() -> Response {
@@ -387,19 +371,6 @@ mod tests {
                 .map(|request| serde_json::to_value(request).expect("serialises"));
             assert_eq!(ours.is_some(), hot, "{body}");
             assert_eq!(ours, rmcp_reading(body), "{body}");
-        }
-    }
-
-    #[test]
-    fn a_tool_result_is_written_into_room_enough_for_it() {
-        for body in ["plain words ".repeat(100), r#"\"\"\"\"\n"#.repeat(100)] {
-            let value = serde_json::json!({"item": {"body": body}, "reminder": "Rules."});
-            let reply = ServerJsonRpcMessage::response(
-                ServerResult::CallToolResult(rmcp::model::CallToolResult::structured(value)),
-                rmcp::model::NumberOrString::Number(1),
-            );
-            let (room, written) = (room_for(&reply), serde_json::to_vec(&reply).expect("ok"));
-            assert!(room >= written.len(), "{room} < {}", written.len());
         }
     }
 }

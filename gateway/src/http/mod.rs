@@ -11,6 +11,7 @@ pub mod mcp;
 pub mod metadata;
 pub mod metrics;
 pub mod origin;
+mod reply;
 
 use std::{sync::Arc, time::Duration};
 

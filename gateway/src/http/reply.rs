@@ -1,0 +1,344 @@
+//! The JSON-RPC answer to a directly answered request, written as rmcp's
+//! JSON mode writes it.
+//!
+//! A tool result holds its JSON twice: as `structuredContent`, and as a
+//! text block for hosts that read only `content`. A domain tool's answer
+//! arrives here as that text alone (`domain/answer.rs`), and is written in
+//! both places: as it is for `structuredContent`, escaped for the text. The
+//! escaping is done here rather than by `serde_json`, which looks up each
+//! byte in turn: eight bytes are checked at once and the runs between
+//! escapes (a JSON text's quotes) are copied whole. Everything else (the
+//! `id`, other blocks, errors) is `serde_json`'s. The tests hold the output
+//! equal to `serde_json::to_vec` of the message, byte for byte.
+
+use rmcp::model::{
+    CallToolResult, ContentBlock, JsonRpcResponse, ServerJsonRpcMessage, ServerResult,
+};
+use serde::Serialize;
+
+/// `message` as rmcp's JSON mode writes it. With `text_is_structured`, a
+/// tool result of one text block and no `structuredContent` is a domain
+/// answer's text alone (`WrittenOnce`), and gets that text as its
+/// `structuredContent` as well.
+pub(super) fn write(
+    message: &ServerJsonRpcMessage,
+    text_is_structured: bool,
+) -> serde_json::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(room_for(message));
+    match message {
+        ServerJsonRpcMessage::Response(JsonRpcResponse {
+            jsonrpc: _,
+            id,
+            result: ServerResult::CallToolResult(result),
+        }) => {
+            out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            serde_json::to_writer(&mut out, id)?;
+            out.extend_from_slice(br#","result":"#);
+            write_call_result(&mut out, result, text_is_structured)?;
+            out.push(b'}');
+        }
+        other => serde_json::to_writer(&mut out, other)?,
+    }
+    Ok(out)
+}
+
+/// `result` as its derived `Serialize` writes it: its fields in their
+/// declared order, the optional ones only when set.
+fn write_call_result(
+    out: &mut Vec<u8>,
+    result: &CallToolResult,
+    text_is_structured: bool,
+) -> serde_json::Result<()> {
+    let answer = match (&result.content[..], &result.structured_content) {
+        ([ContentBlock::Text(text)], None) if text_is_structured => Some(text.text.as_str()),
+        _ => None,
+    };
+    out.push(b'{');
+    if let Some(result_type) = &result.result_type {
+        field(out, "resultType", result_type)?;
+        out.push(b',');
+    }
+    out.extend_from_slice(br#""content":["#);
+    for (n, block) in result.content.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        match block {
+            ContentBlock::Text(text) if text.meta.is_none() && text.annotations.is_none() => {
+                out.extend_from_slice(br#"{"type":"text","text":""#);
+                escape_into(out, &text.text);
+                out.extend_from_slice(br#""}"#);
+            }
+            other => serde_json::to_writer(&mut *out, other)?,
+        }
+    }
+    out.push(b']');
+    if let Some(structured) = &result.structured_content {
+        out.push(b',');
+        field(out, "structuredContent", structured)?;
+    } else if let Some(answer) = answer {
+        out.extend_from_slice(br#","structuredContent":"#);
+        out.extend_from_slice(answer.as_bytes());
+    }
+    if let Some(is_error) = &result.is_error {
+        out.push(b',');
+        field(out, "isError", is_error)?;
+    }
+    if let Some(meta) = &result.meta {
+        out.push(b',');
+        field(out, "_meta", meta)?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn field(out: &mut Vec<u8>, name: &str, value: &impl Serialize) -> serde_json::Result<()> {
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    serde_json::to_writer(&mut *out, value)
+}
+
+/// Appends `text` as the inside of a JSON string, escaped as `serde_json`
+/// escapes it: `"`, `\` and the control characters, nothing else.
+fn escape_into(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    // `bytes[copied..at]` needs no escape and is not yet written.
+    let (mut copied, mut at) = (0, 0);
+    while at < bytes.len() {
+        if let Some(word) = bytes.get(at..at + 8)
+            && !any_needs_escape(u64::from_le_bytes(word.try_into().expect("eight bytes")))
+        {
+            at += 8;
+            continue;
+        }
+        if let Some(escape) = escape(bytes[at]) {
+            out.extend_from_slice(&bytes[copied..at]);
+            out.extend_from_slice(escape.as_slice());
+            copied = at + 1;
+        }
+        at += 1;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+}
+
+/// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20.
+///
+/// The classic bit tricks: `(x - 0x01…01) & !x & 0x80…80` is non-zero
+/// exactly when some byte of `x` is zero, and with `0x20…20` in place of
+/// `0x01…01`, when some byte is below 0x20 (exact as a yes or no, which is
+/// all that is asked).
+fn any_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
+    (below(word, 0x20)
+        | below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1))
+        != 0
+}
+
+/// The escape `serde_json` writes for `byte`, if it writes one.
+fn escape(byte: u8) -> Option<Escape> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let short = |c: u8| Some(Escape::Short([b'\\', c]));
+    match byte {
+        b'"' => short(b'"'),
+        b'\\' => short(b'\\'),
+        0x08 => short(b'b'),
+        0x0c => short(b'f'),
+        b'\n' => short(b'n'),
+        b'\r' => short(b'r'),
+        b'\t' => short(b't'),
+        0x00..0x20 => Some(Escape::Unicode([
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[usize::from(byte >> 4)],
+            HEX[usize::from(byte & 0xf)],
+        ])),
+        _ => None,
+    }
+}
+
+enum Escape {
+    Short([u8; 2]),
+    Unicode([u8; 6]),
+}
+
+impl Escape {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Escape::Short(bytes) => bytes,
+            Escape::Unicode(bytes) => bytes,
+        }
+    }
+}
+
+/// Room for `message` once written, so writing it does not copy it as the
+/// buffer grows. A tool's result holds its JSON twice: as
+/// `structuredContent` (as long as the text) and as the text, escaped once
+/// more (at most twice as long: JSON text holds no raw control characters).
+fn room_for(message: &ServerJsonRpcMessage) -> usize {
+    let text: usize = match message {
+        ServerJsonRpcMessage::Response(JsonRpcResponse {
+            result: ServerResult::CallToolResult(result),
+            ..
+        }) => result
+            .content
+            .iter()
+            .filter_map(|block| block.as_text())
+            .map(|block| block.text.len())
+            .sum(),
+        _ => 0,
+    };
+    256 + text * 3
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::model::{
+        Annotations, ErrorData, MetaObject, NumberOrString, ResultType, Role, TextContent,
+    };
+    use serde_json::json;
+
+    use super::*;
+
+    fn answer(result: CallToolResult, id: NumberOrString) -> ServerJsonRpcMessage {
+        ServerJsonRpcMessage::response(ServerResult::CallToolResult(result), id)
+    }
+
+    /// Every byte that could be escaped, and the runs around them at every
+    /// offset from a word's start.
+    fn awkward_texts() -> Vec<String> {
+        let mut texts: Vec<String> = (0u8..0x80)
+            .map(|b| format!("ab{}cdefghijklmnop", char::from(b)))
+            .collect();
+        for offset in 0..17 {
+            texts.push(format!("{}\"{}\\", "x".repeat(offset), "y".repeat(offset)));
+        }
+        texts.push(String::new());
+        texts.push("é, ü, 日本語, 🙂 \u{7f} \u{2028}".into());
+        texts.push(
+            serde_json::to_string(&json!({"item": {"body": "line\n\"quoted\"\t\\ end"}}))
+                .expect("json"),
+        );
+        texts
+    }
+
+    #[test]
+    fn a_text_is_escaped_as_serde_json_escapes_it() {
+        for text in awkward_texts() {
+            let mut ours = Vec::new();
+            escape_into(&mut ours, &text);
+            let theirs = serde_json::to_vec(&text).expect("a string");
+            assert_eq!(ours, theirs[1..theirs.len() - 1], "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_eight_byte_check_misses_no_byte_that_needs_an_escape() {
+        for byte in 0u8..=255 {
+            for place in 0..8 {
+                let mut word = [b'a'; 8];
+                word[place] = byte;
+                assert_eq!(
+                    any_needs_escape(u64::from_le_bytes(word)),
+                    escape(byte).is_some(),
+                    "byte {byte:#x} at {place}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn answers_are_written_byte_for_byte_as_serde_json_writes_them() {
+        let mut results = Vec::new();
+        for text in awkward_texts() {
+            let structured = json!({"text": text, "n": [1, 2.5, null, true]});
+            results.push(CallToolResult::structured(structured));
+            results.push(CallToolResult::success(vec![ContentBlock::text(
+                text.clone(),
+            )]));
+            results.push(CallToolResult::error(vec![ContentBlock::text(text)]));
+        }
+        let mut every_field = CallToolResult::structured(json!({"a": 1}));
+        every_field.result_type = Some(ResultType::COMPLETE);
+        every_field.meta = Some(MetaObject(
+            json!({"k": "v"}).as_object().cloned().expect("object"),
+        ));
+        every_field.is_error = Some(false);
+        every_field.content.push(ContentBlock::Text(
+            TextContent::new("with annotations")
+                .with_annotations(Annotations::default().with_audience(vec![Role::User])),
+        ));
+        every_field
+            .content
+            .push(ContentBlock::image("AAAA", "image/png"));
+        results.push(every_field);
+        let mut bare = CallToolResult::success(Vec::new());
+        bare.result_type = None;
+        bare.is_error = None;
+        results.push(bare);
+
+        for (n, result) in results.into_iter().enumerate() {
+            for id in [
+                NumberOrString::Number(n as i64),
+                NumberOrString::String(format!("q\"{n}").into()),
+            ] {
+                let message = answer(result.clone(), id);
+                let ours = write(&message, false).expect("writes");
+                let theirs = serde_json::to_vec(&message).expect("writes");
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&theirs)
+                );
+                assert!(room_for(&message) >= ours.len(), "room for case {n}");
+            }
+        }
+        let error = ServerJsonRpcMessage::error(
+            ErrorData::invalid_params("no", None),
+            Some(NumberOrString::Number(1)),
+        );
+        assert_eq!(
+            write(&error, true).expect("writes"),
+            serde_json::to_vec(&error).expect("writes")
+        );
+    }
+
+    /// A domain answer's text alone, written with its text as the
+    /// structured content: the answer rmcp writes for the same JSON. (The
+    /// texts here have `Value`'s sorted keys, so the bytes are equal; a
+    /// typed answer keeps its fields' order, which rmcp's `Value` sorts.)
+    #[test]
+    fn an_answer_written_once_is_the_answer_rmcp_writes_for_the_same_json() {
+        for text in awkward_texts() {
+            let value = json!({"item": {"body": text, "tags": ["a", "b"]}, "reminder": "R."});
+            let alone = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
+            let message = answer(alone.clone(), NumberOrString::Number(7));
+            let ours = write(&message, true).expect("writes");
+            assert!(room_for(&message) >= ours.len(), "room for {text:?}");
+            let rmcps = serde_json::to_vec(&answer(
+                CallToolResult::structured(value.clone()),
+                NumberOrString::Number(7),
+            ))
+            .expect("writes");
+            assert_eq!(ours, rmcps, "{text:?}");
+
+            // Without the flag, or in any other shape, nothing is added.
+            let plain = answer(alone.clone(), NumberOrString::Number(7));
+            assert_eq!(
+                write(&plain, false).expect("writes"),
+                serde_json::to_vec(&plain).expect("writes")
+            );
+            let mut two_blocks = alone.clone();
+            two_blocks.content.push(ContentBlock::text("more"));
+            let two = answer(two_blocks, NumberOrString::Number(7));
+            assert_eq!(
+                write(&two, true).expect("writes"),
+                serde_json::to_vec(&two).expect("writes")
+            );
+        }
+    }
+}
