@@ -43,7 +43,9 @@ pub(super) fn write(
 }
 
 /// `result` as its derived `Serialize` writes it: its fields in their
-/// declared order, the optional ones only when set.
+/// declared order, the optional ones only when set. rmcp may add fields
+/// (the type is non-exhaustive): when upgrading it, set any new one in the
+/// byte-for-byte test's `every_field`, which fails until it is written here.
 fn write_call_result(
     out: &mut Vec<u8>,
     result: &CallToolResult,
