@@ -149,11 +149,23 @@ impl Direct {
                 Implementation::default(),
             )
             .with_protocol_version(revision.clone());
-            Idle(serve_directly_with_ct(
-                Connector::new(self.state.clone()),
-                NoClient,
-                Some(client),
-                self.shutdown.child_token(),
+            // rmcp runs the loop, for its whole life, in the span current
+            // when it starts: here the first direct request's `mcp.request`,
+            // which then stayed open until shutdown and was lost when the
+            // trace exporter stopped first (devkit's traces test failed 7 of
+            // 20 runs under load). Started with tracing off, it is no
+            // request's.
+            let start = || {
+                serve_directly_with_ct(
+                    Connector::new(self.state.clone()),
+                    NoClient,
+                    Some(client),
+                    self.shutdown.child_token(),
+                )
+            };
+            Idle(tracing::dispatcher::with_default(
+                &tracing::Dispatch::none(),
+                start,
             ))
         });
         Some(idle.0.peer().clone())
