@@ -373,7 +373,7 @@ mod tests {
 
     /// `domain_get_item`'s answer as it was, a copy of the item.
     #[derive(JsonSchema)]
-    #[allow(dead_code)]
+    #[allow(dead_code, reason = "only its schema is compared")]
     struct Copied {
         item: Item,
     }
