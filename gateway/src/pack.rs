@@ -141,7 +141,7 @@ impl DomainPack {
     }
 
     pub fn get(&self, id: &str) -> Option<&Item> {
-        self.by_id.get(id).map(|&i| &self.items[i])
+        self.position(id).map(|i| &self.items[i])
     }
 
     /// Where the item `id` is in [`Self::items`].

@@ -696,7 +696,8 @@ impl ServerHandler for Connector {
                 .and_then(|p| p.extensions.get::<Arc<Identity>>())
                 .map_or_else(String::new, |who| who.subject.clone());
             let arguments = request.arguments.clone().map(Value::Object);
-            (caller, preview(arguments.as_ref()))
+            let once = context.extensions.get::<WrittenOnce>().cloned();
+            (caller, preview(arguments.as_ref()), once)
         });
         let response =
             tracing::Instrument::instrument(self.call_router(request, context), span.clone()).await;
@@ -712,20 +713,22 @@ impl ServerHandler for Connector {
         span.record("outcome", outcome);
         let seconds = started.elapsed().as_secs_f64();
         self.state.metrics.tool_call(&tool, outcome, seconds);
-        if let Some((user, arguments)) = watched {
+        if let Some((user, arguments, once)) = watched {
             let result = match &response {
-                Ok(CallToolResponse::Complete(result)) => match &result.structured_content {
-                    Some(content) => preview(Some(content)),
-                    // A domain answer's text alone (`WrittenOnce`) is JSON,
-                    // previewed as such; an error's text as it is.
-                    None => match result.content.first().and_then(ContentBlock::as_text) {
-                        Some(text) => match serde_json::from_str::<Value>(&text.text) {
-                            Ok(json) => preview(Some(&json)),
-                            Err(_) => shortened(&text.text, PREVIEW_CHARS),
-                        },
-                        None => String::new(),
-                    },
-                },
+                Ok(CallToolResponse::Complete(result)) => {
+                    let text = result.content.first().and_then(ContentBlock::as_text);
+                    match (&result.structured_content, text) {
+                        (Some(content), _) => preview(Some(content)),
+                        // A domain answer's text alone is its structured
+                        // content, previewed as such (session tokens cut).
+                        (None, Some(text)) if once.is_some_and(|o| o.text_is_structured()) => {
+                            let json = serde_json::from_str(&text.text).ok();
+                            preview(json.as_ref())
+                        }
+                        (None, Some(text)) => shortened(&text.text, PREVIEW_CHARS),
+                        (None, None) => String::new(),
+                    }
+                }
                 Ok(_) => String::new(),
                 Err(error) => shortened(&error.message, PREVIEW_CHARS),
             };

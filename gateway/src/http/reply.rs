@@ -24,23 +24,30 @@ pub(super) fn write(
     message: &ServerJsonRpcMessage,
     text_is_structured: bool,
 ) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(room_for(message));
     match message {
         ServerJsonRpcMessage::Response(JsonRpcResponse {
             jsonrpc: _,
             id,
             result: ServerResult::CallToolResult(result),
         }) => {
+            let mut out = Vec::with_capacity(room_for(result));
             out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
             serde_json::to_writer(&mut out, id)?;
             out.extend_from_slice(br#","result":"#);
             write_call_result(&mut out, result, text_is_structured)?;
             out.push(b'}');
+            Ok(out)
         }
-        other => serde_json::to_writer(&mut out, other)?,
+        other => {
+            let mut out = Vec::with_capacity(ENVELOPE_ROOM);
+            serde_json::to_writer(&mut out, other)?;
+            Ok(out)
+        }
     }
-    Ok(out)
 }
+
+/// Room for a reply's envelope and a short answer.
+const ENVELOPE_ROOM: usize = 256;
 
 /// `result` as its derived `Serialize` writes it: its fields in their
 /// declared order, the optional ones only when set. rmcp may add fields
@@ -114,9 +121,9 @@ fn escape_into(out: &mut Vec<u8>, text: &str) {
             at += 8;
             continue;
         }
-        if let Some(escape) = escape(bytes[at]) {
+        if needs_escape(bytes[at]) {
             out.extend_from_slice(&bytes[copied..at]);
-            out.extend_from_slice(escape.as_slice());
+            push_escape(out, bytes[at]);
             copied = at + 1;
         }
         at += 1;
@@ -140,62 +147,44 @@ fn any_needs_escape(word: u64) -> bool {
         != 0
 }
 
-/// The escape `serde_json` writes for `byte`, if it writes one.
-fn escape(byte: u8) -> Option<Escape> {
+/// Whether `serde_json` escapes `byte` inside a string.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
+}
+
+/// Appends the escape `serde_json` writes for `byte` (one that needs one).
+fn push_escape(out: &mut Vec<u8>, byte: u8) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = |c: u8| Some(Escape::Short([b'\\', c]));
-    match byte {
-        b'"' => short(b'"'),
-        b'\\' => short(b'\\'),
-        0x08 => short(b'b'),
-        0x0c => short(b'f'),
-        b'\n' => short(b'n'),
-        b'\r' => short(b'r'),
-        b'\t' => short(b't'),
-        0x00..0x20 => Some(Escape::Unicode([
-            b'\\',
-            b'u',
-            b'0',
-            b'0',
-            HEX[usize::from(byte >> 4)],
-            HEX[usize::from(byte & 0xf)],
-        ])),
-        _ => None,
-    }
-}
-
-enum Escape {
-    Short([u8; 2]),
-    Unicode([u8; 6]),
-}
-
-impl Escape {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Escape::Short(bytes) => bytes,
-            Escape::Unicode(bytes) => bytes,
+    let short = match byte {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x0c => b'f',
+        b'\n' => b'n',
+        b'\r' => b'r',
+        b'\t' => b't',
+        _ => {
+            let hex = [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]];
+            out.extend_from_slice(b"\\u00");
+            out.extend_from_slice(&hex);
+            return;
         }
-    }
+    };
+    out.extend_from_slice(&[b'\\', short]);
 }
 
-/// Room for `message` once written, so writing it does not copy it as the
-/// buffer grows. A tool's result holds its JSON twice: as
-/// `structuredContent` (as long as the text) and as the text, escaped once
-/// more (at most twice as long: JSON text holds no raw control characters).
-fn room_for(message: &ServerJsonRpcMessage) -> usize {
-    let text: usize = match message {
-        ServerJsonRpcMessage::Response(JsonRpcResponse {
-            result: ServerResult::CallToolResult(result),
-            ..
-        }) => result
-            .content
-            .iter()
-            .filter_map(|block| block.as_text())
-            .map(|block| block.text.len())
-            .sum(),
-        _ => 0,
-    };
-    256 + text * 3
+/// Room for a tool result's reply once written, so writing it does not
+/// copy it as the buffer grows. A domain answer is written twice: as
+/// `structuredContent` (as long as the text) and as the text, escaped (at
+/// most twice as long: JSON text holds no raw control characters).
+fn room_for(result: &CallToolResult) -> usize {
+    let text: usize = result
+        .content
+        .iter()
+        .filter_map(|block| block.as_text())
+        .map(|block| block.text.len())
+        .sum();
+    ENVELOPE_ROOM + text * 3
 }
 
 #[cfg(test)]
@@ -247,7 +236,7 @@ mod tests {
                 word[place] = byte;
                 assert_eq!(
                     any_needs_escape(u64::from_le_bytes(word)),
-                    escape(byte).is_some(),
+                    needs_escape(byte),
                     "byte {byte:#x} at {place}"
                 );
             }
@@ -289,6 +278,7 @@ mod tests {
                 NumberOrString::Number(n as i64),
                 NumberOrString::String(format!("q\"{n}").into()),
             ] {
+                let room = room_for(&result);
                 let message = answer(result.clone(), id);
                 let ours = write(&message, false).expect("writes");
                 let theirs = serde_json::to_vec(&message).expect("writes");
@@ -296,7 +286,7 @@ mod tests {
                     String::from_utf8_lossy(&ours),
                     String::from_utf8_lossy(&theirs)
                 );
-                assert!(room_for(&message) >= ours.len(), "room for case {n}");
+                assert!(room >= ours.len(), "room for case {n}");
             }
         }
         let error = ServerJsonRpcMessage::error(
@@ -320,7 +310,7 @@ mod tests {
             let alone = CallToolResult::success(vec![ContentBlock::text(value.to_string())]);
             let message = answer(alone.clone(), NumberOrString::Number(7));
             let ours = write(&message, true).expect("writes");
-            assert!(room_for(&message) >= ours.len(), "room for {text:?}");
+            assert!(room_for(&alone) >= ours.len(), "room for {text:?}");
             let rmcps = serde_json::to_vec(&answer(
                 CallToolResult::structured(value.clone()),
                 NumberOrString::Number(7),
