@@ -53,15 +53,17 @@ use tantivy::{
 
 use crate::pack::Item;
 
+mod passages;
 mod snippet;
 mod typo;
 
+use passages::Passages;
 use snippet::Snippets;
 use typo::Dictionary;
 
 /// Changes whenever what is indexed or how it is analysed changes, so an
 /// index cached by an older build is never opened by a newer one.
-const FORMAT: &str = "kit-search-2 tantivy-0.27";
+const FORMAT: &str = "kit-search-3 tantivy-0.27";
 const ANALYZER: &str = "kit_english";
 /// How much a match in each field counts, relative to the body's.
 const BOOSTS: [(&str, f32); 4] = [
@@ -90,6 +92,8 @@ pub struct SearchIndex {
     analyzer: TextAnalyzer,
     /// Every indexed word, for the typo check.
     dictionary: Dictionary,
+    /// Where each body's passages start, for snippets.
+    passages: Passages,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -146,19 +150,19 @@ impl SearchIndex {
         cache: Option<&Path>,
     ) -> Result<(Self, Origin), SearchError> {
         let Some(cache) = cache else {
-            let index = create(IndexPlace::Memory, &items)?;
-            return Ok((
-                Self::open(index, items, Path::new("memory"))?,
-                Origin::InMemory,
-            ));
+            let (index, passages) = create(IndexPlace::Memory, &items)?;
+            let index = Self::open(index, items, passages, Path::new("memory"))?;
+            return Ok((index, Origin::InMemory));
         };
         let prefix = format!("{}-", slug(name));
         let dir = cache.join(format!("{prefix}{}", key(&items)));
         if dir.is_dir() {
             match Index::open_in_dir(&dir)
                 .map_err(|e| fail(&dir, e))
-                .and_then(|index| Self::open(index, items.clone(), &dir))
-            {
+                .and_then(|index| {
+                    let passages = Passages::read(&dir, &items).map_err(|e| fail(&dir, e))?;
+                    Self::open(index, items.clone(), passages, &dir)
+                }) {
                 Ok(index) => return Ok((index, Origin::Cached(dir))),
                 Err(error) => {
                     tracing::warn!(%error, "the cached search index is unusable; rebuilding it");
@@ -176,20 +180,24 @@ impl SearchIndex {
         ));
         fs::create_dir_all(&building).map_err(|e| fail(&building, e))?;
         let built = create(IndexPlace::Dir(&building), &items);
-        let placed = built.and_then(|index| {
+        let placed = built.and_then(|(index, passages)| {
             drop(index);
+            passages.write(&building).map_err(|e| fail(&building, e))?;
             match fs::rename(&building, &dir) {
-                Ok(()) => Ok(()),
+                Ok(()) => Ok(passages),
                 // Another process put the same index in place first.
-                Err(_) if dir.is_dir() => Ok(()),
+                Err(_) if dir.is_dir() => Ok(passages),
                 Err(e) => Err(fail(&dir, e)),
             }
         });
         let _ = fs::remove_dir_all(&building);
-        placed?;
+        let passages = placed?;
         remove_stale(cache, &prefix, &dir);
         let index = Index::open_in_dir(&dir).map_err(|e| fail(&dir, e))?;
-        Ok((Self::open(index, items, &dir)?, Origin::Built(dir)))
+        Ok((
+            Self::open(index, items, passages, &dir)?,
+            Origin::Built(dir),
+        ))
     }
 
     /// The items, in the order they were given.
@@ -213,7 +221,10 @@ impl SearchIndex {
         let mut body = Snippets::new(&searcher, &*query, self.fields[BODY], &docs);
         let mut snippets: Vec<String> = docs
             .iter()
-            .map(|&doc| body.snippet(doc, &item(doc).body))
+            .map(|&doc| {
+                let passages = self.passages.of_item(doc as usize);
+                body.snippet(doc, &item(doc).body, passages)
+            })
             .collect();
         let bare: Vec<DocId> = docs
             .iter()
@@ -223,9 +234,14 @@ impl SearchIndex {
             .collect();
         if !bare.is_empty() {
             let mut summary = Snippets::new(&searcher, &*query, self.fields[SUMMARY], &bare);
+            let (mut analyzer, mut passages) = (self.analyzer.clone(), Vec::new());
             for (snippet, &doc) in snippets.iter_mut().zip(&docs) {
-                if snippet.is_empty() {
-                    *snippet = summary.snippet(doc, &item(doc).summary);
+                // A summary is short: its passages are found now.
+                passages.clear();
+                if snippet.is_empty()
+                    && snippet::starts(&item(doc).summary, &mut analyzer, &mut passages).is_some()
+                {
+                    *snippet = summary.snippet(doc, &item(doc).summary, &passages);
                 }
             }
         }
@@ -241,7 +257,12 @@ impl SearchIndex {
             .collect())
     }
 
-    fn open(index: Index, items: Arc<[Item]>, place: &Path) -> Result<Self, SearchError> {
+    fn open(
+        index: Index,
+        items: Arc<[Item]>,
+        passages: Passages,
+        place: &Path,
+    ) -> Result<Self, SearchError> {
         let schema = index.schema();
         let field = |name: &str| schema.get_field(name).map_err(|e| fail(place, e));
         let fields = [
@@ -275,6 +296,7 @@ impl SearchIndex {
             fields,
             analyzer: analyzer(),
             dictionary,
+            passages,
         })
     }
 
@@ -426,12 +448,25 @@ enum IndexPlace<'a> {
     Dir(&'a Path),
 }
 
-/// Indexes `items` in order into one segment.
-fn create(place: IndexPlace<'_>, items: &[Item]) -> Result<Index, SearchError> {
+/// Indexes `items` in order into one segment, and finds their bodies'
+/// passages meanwhile on a thread of its own.
+fn create(place: IndexPlace<'_>, items: &[Item]) -> Result<(Index, Passages), SearchError> {
     let where_ = match place {
         IndexPlace::Memory => Path::new("memory"),
         IndexPlace::Dir(dir) => dir,
     };
+    std::thread::scope(|scope| {
+        let passages = scope.spawn(|| Passages::of(items));
+        let index = index(place, where_, items)?;
+        let passages = passages
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok((index, passages.map_err(|e| fail(where_, e))?))
+    })
+}
+
+/// Indexes `items` in order into one segment.
+fn index(place: IndexPlace<'_>, where_: &Path, items: &[Item]) -> Result<Index, SearchError> {
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
             .set_tokenizer(ANALYZER)

@@ -3,13 +3,14 @@
 //!
 //! The passage is the one tantivy's `SnippetGenerator` picks (a test holds
 //! the two equal over the Reading Room and its judged queries), found with
-//! less work. Tantivy runs the field's analyser (lower-casing, folding, stop
-//! words, stemming) on every word of the text to find the query's words in
-//! it. The index already knows where they are: the positions of each word
-//! in each item, which are the places of the words in the text as the plain
-//! tokenizer splits it. So the text is only split into words, and a word
-//! only looked up in the stop words, which the analyser drops (a dropped
-//! word does not move where a passage may end; any other word does).
+//! less work. Tantivy cuts the text into passages of at most [`MAX_CHARS`]
+//! bytes and runs the field's analyser (lower-casing, folding, stop words,
+//! stemming) on every word to find the query's words in it. But where the
+//! passages start depends on the text alone, not on the query: it is worked
+//! out once per item when the index is built ([`starts`], kept in
+//! `passages.rs`). And the index already knows where the query's words are:
+//! their positions in each item. So a snippet sums each passage's matches
+//! from the positions, and splits into words only the one passage it shows.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -40,23 +41,19 @@ pub(super) struct Snippets {
     analyzer: TextAnalyzer,
 }
 
-/// A candidate passage, as tantivy's `FragmentCandidate`.
+/// Where a passage of a text begins: the byte its first word starts at,
+/// and that word's position (its place among the text's words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Start {
+    pub(super) byte: u32,
+    pub(super) position: u32,
+}
+
+/// The passage shown: its bytes, and the query's words in it.
 struct Passage {
-    score: f32,
     start: usize,
     stop: usize,
     marks: Vec<Range<usize>>,
-}
-
-impl Passage {
-    fn at(start: usize) -> Self {
-        Self {
-            score: 0.0,
-            start,
-            stop: start,
-            marks: Vec::new(),
-        }
-    }
 }
 
 impl Snippets {
@@ -109,46 +106,104 @@ impl Snippets {
 
     /// The best passage of `text`, hit `doc`'s text in the field, with the
     /// query's words marked, trimmed; empty when none of them is in it.
-    /// The best passage scores most; of equals, the first.
-    pub(super) fn snippet(&mut self, doc: DocId, text: &str) -> String {
+    /// `starts` are the text's passages ([`starts`]). The best passage
+    /// scores most (its matches' weights summed in order, as tantivy sums
+    /// them); of equals, the first.
+    pub(super) fn snippet(&mut self, doc: DocId, text: &str, starts: &[Start]) -> String {
         let Some(matches) = self.matches.get(&doc) else {
             return String::new();
         };
-        let mut matches = matches.iter().peekable();
-        let mut best: Option<Passage> = None;
-        let mut passage = Passage::at(0);
-        let mut keep = |passage: Passage| {
-            if passage.score > 0.0 && best.as_ref().is_none_or(|b| passage.score > b.score) {
-                best = Some(passage);
+        let mut unscored = matches.as_slice();
+        let mut best: Option<(Start, f32)> = None;
+        for (k, &start) in starts.iter().enumerate() {
+            let next = starts.get(k + 1).map_or(u32::MAX, |next| next.position);
+            let inside = unscored.partition_point(|&(at, _)| at < next);
+            let score: f32 = unscored[..inside].iter().map(|&(_, weight)| weight).sum();
+            unscored = &unscored[inside..];
+            if score > 0.0 && best.is_none_or(|(_, most)| score > most) {
+                best = Some((start, score));
             }
-        };
-        for (position, word) in words(text).enumerate() {
-            if dropped(&mut self.analyzer, &text[word.clone()]) {
-                continue;
-            }
-            if word.end - passage.start > MAX_CHARS {
-                let ended = std::mem::replace(&mut passage, Passage::at(word.start));
-                keep(ended);
-                if matches.peek().is_none() {
-                    // Every later passage would score nothing.
-                    break;
-                }
-            }
-            passage.stop = word.end;
-            while let Some(&&(at, weight)) = matches.peek() {
-                if at as usize > position {
-                    break;
-                }
-                matches.next();
-                if at as usize == position {
-                    passage.score += weight;
-                    passage.marks.push(word.clone());
-                }
+            if unscored.is_empty() {
+                // Every later passage would score nothing.
+                break;
             }
         }
-        keep(passage);
-        best.map(|best| marked(text, &best)).unwrap_or_default()
+        let Some((start, _)) = best else {
+            return String::new();
+        };
+        passage(&mut self.analyzer, text, start, matches)
+            .map(|passage| marked(text, &passage))
+            .unwrap_or_default()
     }
+}
+
+/// The passage of `text` that begins at `start`, its words that are
+/// among `matches` marked; `None` if `start` is not in `text`.
+fn passage(
+    analyzer: &mut TextAnalyzer,
+    text: &str,
+    start: Start,
+    matches: &[(u32, f32)],
+) -> Option<Passage> {
+    let from = start.byte as usize;
+    let rest = text.get(from..)?;
+    let mut passage = Passage {
+        start: from,
+        stop: from,
+        marks: Vec::new(),
+    };
+    let mut wanted = matches
+        .iter()
+        .map(|&(at, _)| at)
+        .skip_while(|&at| at < start.position)
+        .peekable();
+    for (i, word) in words(rest).enumerate() {
+        let word = from + word.start..from + word.end;
+        if dropped(analyzer, &text[word.clone()]) {
+            continue;
+        }
+        if word.end - from > MAX_CHARS {
+            break;
+        }
+        passage.stop = word.end;
+        let position = start.position as usize + i;
+        while let Some(&at) = wanted.peek() {
+            if at as usize > position {
+                break;
+            }
+            wanted.next();
+            if at as usize == position {
+                passage.marks.push(word.clone());
+            }
+        }
+    }
+    Some(passage)
+}
+
+/// Where `text`'s passages start, as tantivy's generator cuts a text: the
+/// first at its beginning; a passage takes words until one would end more
+/// than [`MAX_CHARS`] bytes after the passage's start, and that word starts
+/// the next. Words the analyser drops count neither way. `None` for a text
+/// of 4 GiB or more.
+pub(super) fn starts(text: &str, analyzer: &mut TextAnalyzer, out: &mut Vec<Start>) -> Option<()> {
+    u32::try_from(text.len()).ok()?;
+    // Both fit in a u32: neither a byte nor a word's place passes the length.
+    let start = |byte: usize, position: usize| Start {
+        byte: byte as u32,
+        position: position as u32,
+    };
+    let mut from = 0;
+    out.push(start(0, 0));
+    for (position, word) in words(text).enumerate() {
+        if dropped(analyzer, &text[word.clone()]) {
+            continue;
+        }
+        if word.end - from > MAX_CHARS {
+            from = word.start;
+            out.push(start(word.start, position));
+        }
+    }
+    Some(())
 }
 
 /// The words of `text` as tantivy's `SimpleTokenizer` splits it (runs of
@@ -246,6 +301,13 @@ mod tests {
     /// Where an item keeps a field's text.
     type TextOf = fn(&Item) -> &str;
 
+    /// `text`'s passages.
+    fn cut(text: &str) -> Vec<Start> {
+        let mut out = Vec::new();
+        starts(text, &mut analyzer(), &mut out).expect("a short text");
+        out
+    }
+
     /// What tantivy's own generator makes of `text`, marked as ours is.
     fn theirs(searcher: &Searcher, query: &dyn Query, field: Field, text: &str) -> String {
         let mut generator =
@@ -253,7 +315,6 @@ mod tests {
         generator.set_max_num_chars(MAX_CHARS);
         let snippet = generator.snippet(text);
         let passage = Passage {
-            score: 0.0,
             start: 0,
             stop: snippet.fragment().len(),
             marks: snippet.highlighted().to_vec(),
@@ -286,17 +347,17 @@ mod tests {
             "tide",
         ] {
             let query = index.query(words).expect("words");
-            let ours = Snippets::new(&searcher, &*query, body, &[0]).snippet(0, text);
+            let ours = Snippets::new(&searcher, &*query, body, &[0]).snippet(0, text, &cut(text));
             assert_eq!(ours, theirs(&searcher, &*query, body, text), "{words:?}");
         }
         let query = index.query("lamp").expect("words");
         let mut ours = Snippets::new(&searcher, &*query, body, &[0, 1]);
         assert!(
-            ours.snippet(0, text).contains("**lamps**"),
+            ours.snippet(0, text, &cut(text)).contains("**lamps**"),
             "a match is marked"
         );
         assert_eq!(
-            ours.snippet(1, &index.items()[1].body),
+            ours.snippet(1, &index.items()[1].body, &cut(&index.items()[1].body)),
             "",
             "no match, no snippet"
         );
@@ -325,7 +386,13 @@ mod tests {
                 let mut ours = Snippets::new(&searcher, &*query, field, &docs);
                 for (doc, item) in docs.into_iter().zip(index.items()) {
                     let text = text_of(item);
-                    let snippet = ours.snippet(doc, text);
+                    // The body's passages as the index keeps them.
+                    let starts = if field == index.fields[3] {
+                        index.passages.of_item(doc as usize).to_vec()
+                    } else {
+                        cut(text)
+                    };
+                    let snippet = ours.snippet(doc, text, &starts);
                     assert_eq!(
                         snippet,
                         theirs(&searcher, &*query, field, text),
@@ -337,6 +404,17 @@ mod tests {
             }
         }
         assert!(marked_words > 300, "only {marked_words} marked words");
+    }
+
+    #[test]
+    fn a_start_that_is_not_in_the_text_shows_nothing() {
+        let start = |byte| Start { byte, position: 0 };
+        let mut analyzer = analyzer();
+        let shown = passage(&mut analyzer, "élan lamps", start(0), &[(0, 1.0)]);
+        assert_eq!(shown.map(|p| p.marks), Some(vec![0..5]));
+        // Inside `é`, and past the end: a damaged table, never a panic.
+        assert!(passage(&mut analyzer, "élan lamps", start(1), &[(0, 1.0)]).is_none());
+        assert!(passage(&mut analyzer, "élan lamps", start(99), &[(0, 1.0)]).is_none());
     }
 
     #[test]
