@@ -3,11 +3,12 @@
 //!
 //! A snippet shows the passage of a hit's body where the query's words weigh
 //! most. Where the passages start depends on the body alone, but finding them
-//! means splitting the whole text into words (a quarter of a search's time
-//! at 100,000 items when it was done per hit). Kept here, a snippet only sums
-//! its matches by passage and splits the one passage it shows.
+//! means splitting the whole text into words (a quarter of a search's
+//! instructions at 100,000 items when it was done per hit). Kept here, a
+//! snippet only sums its matches by passage and splits the one passage it
+//! shows.
 //!
-//! About 8 bytes per passage of 160 bytes: 9 MiB for 170 MB of text.
+//! 8 bytes per passage of up to 160 bytes: about 8 MB for 170 MB of text.
 
 use std::{
     fs,

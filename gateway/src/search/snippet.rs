@@ -411,7 +411,8 @@ mod tests {
         let start = |byte| Start { byte, position: 0 };
         let mut analyzer = analyzer();
         let shown = passage(&mut analyzer, "élan lamps", start(0), &[(0, 1.0)]);
-        assert_eq!(shown.map(|p| p.marks), Some(vec![0..5]));
+        let shown = shown.map(|passage| marked("élan lamps", &passage));
+        assert_eq!(shown.as_deref(), Some("**élan** lamps"));
         // Inside `é`, and past the end: a damaged table, never a panic.
         assert!(passage(&mut analyzer, "élan lamps", start(1), &[(0, 1.0)]).is_none());
         assert!(passage(&mut analyzer, "élan lamps", start(99), &[(0, 1.0)]).is_none());
