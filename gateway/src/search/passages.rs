@@ -135,12 +135,7 @@ impl Passages {
         }
         for (position, item) in items.iter().enumerate() {
             let passages = self.of_item(position);
-            if passages[0]
-                != (Start {
-                    byte: 0,
-                    position: 0,
-                })
-            {
+            if passages[0] != Start::BEGINNING {
                 return Err("a body whose first passage is not at its start");
             }
             let forward = passages

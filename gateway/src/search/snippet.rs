@@ -49,6 +49,14 @@ pub(super) struct Start {
     pub(super) position: u32,
 }
 
+impl Start {
+    /// Where every text's first passage begins.
+    pub(super) const BEGINNING: Self = Self {
+        byte: 0,
+        position: 0,
+    };
+}
+
 /// The passage shown: its bytes, and the query's words in it.
 struct Passage {
     start: usize,
@@ -157,11 +165,8 @@ fn passage(
         .map(|&(at, _)| at)
         .skip_while(|&at| at < start.position)
         .peekable();
-    for (i, word) in words(rest).enumerate() {
+    for (i, word) in kept_words(analyzer, rest) {
         let word = from + word.start..from + word.end;
-        if dropped(analyzer, &text[word.clone()]) {
-            continue;
-        }
         if word.end - from > MAX_CHARS {
             break;
         }
@@ -193,17 +198,25 @@ pub(super) fn starts(text: &str, analyzer: &mut TextAnalyzer, out: &mut Vec<Star
         position: position as u32,
     };
     let mut from = 0;
-    out.push(start(0, 0));
-    for (position, word) in words(text).enumerate() {
-        if dropped(analyzer, &text[word.clone()]) {
-            continue;
-        }
+    out.push(Start::BEGINNING);
+    for (position, word) in kept_words(analyzer, text) {
         if word.end - from > MAX_CHARS {
             from = word.start;
             out.push(start(word.start, position));
         }
     }
     Some(())
+}
+
+/// The words of `text` the analyser keeps, each with its position (a
+/// dropped word still takes its place).
+fn kept_words<'a>(
+    analyzer: &'a mut TextAnalyzer,
+    text: &'a str,
+) -> impl Iterator<Item = (usize, Range<usize>)> + 'a {
+    words(text)
+        .enumerate()
+        .filter(move |(_, word)| !dropped(analyzer, &text[word.clone()]))
 }
 
 /// The words of `text` as tantivy's `SimpleTokenizer` splits it (runs of
