@@ -77,9 +77,10 @@ impl Passages {
     /// these items' bodies: a damaged file is refused, never trusted. Read
     /// through a small buffer, so the table is the only copy in memory.
     pub(super) fn read(dir: &Path, items: &[Item]) -> Result<Self, String> {
+        // The caller names the index's folder; these name the file in it.
         let path = dir.join(FILE);
-        let failed = |e: io::Error| format!("{}: {e}", path.display());
-        let damaged = |what: &str| format!("{} is damaged: {what}", path.display());
+        let failed = |e: io::Error| format!("{FILE}: {e}");
+        let damaged = |what: &str| format!("{FILE} is damaged: {what}");
         let file = fs::File::open(&path).map_err(failed)?;
         let length = file.metadata().map_err(failed)?.len();
         let mut file = io::BufReader::new(file);
