@@ -26,6 +26,7 @@ mod mcp;
 mod pack_gen;
 mod references;
 mod report;
+mod rounds;
 mod scenarios;
 mod search_scale;
 mod soak;
@@ -110,6 +111,14 @@ struct RunArgs {
     /// A quicker before/after run of the per-request cost.
     #[arg(long, conflicts_with_all = ["postgres", "soak", "big_pack"])]
     get_item_only: bool,
+
+    /// With --get-item-only: run the gateway and both references at once
+    /// and measure them in this many interleaved rounds (one window of
+    /// --duration each), reporting the median of the rounds' shares. Steadier
+    /// on a shared machine than one window each, minutes apart.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "get_item_only",
+          value_parser = clap::value_parser!(u16).range(1..=100))]
+    rounds: u16,
 
     /// Instead of the benchmark: steady load for this long (2m, 1h), failing
     /// on any error or on memory that keeps growing. Writes soak.md and soak.json.
@@ -272,6 +281,18 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         return Ok(report.passed());
     }
     let mut results = Results::default();
+    if args.rounds > 1 {
+        rounds::interleaved(
+            &binary,
+            &issuer,
+            &app_dir,
+            args.rounds.into(),
+            window,
+            &mut results,
+        )
+        .await?;
+        return finish(machine, window, &args, results, &out);
+    }
 
     let sqlite = Database::sqlite()?;
     let plan: &[Scenario] = if args.get_item_only {
@@ -317,10 +338,21 @@ async fn run(args: RunArgs) -> anyhow::Result<bool> {
         bench_reference(reference, &users, answer_file.path(), window, &mut results).await?;
     }
 
+    finish(machine, window, &args, results, &out)
+}
+
+/// Judges `results`, prints the report and writes it to `out`.
+fn finish(
+    machine: Machine,
+    window: Window,
+    args: &RunArgs,
+    results: Results,
+    out: &Path,
+) -> anyhow::Result<bool> {
     let report = Report::new(machine, RunSettings::new(window, args.smoke), results);
     let markdown = report.markdown();
     println!("{markdown}");
-    report.write(&out, &markdown)?;
+    report.write(out, &markdown)?;
     eprintln!("bench: wrote {}", out.display());
     Ok(report.passed)
 }

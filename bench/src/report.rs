@@ -105,6 +105,7 @@ impl Results {
     }
 
     /// A scenario's figures; `store` narrows a gateway scenario to one engine.
+    /// Measured in interleaved rounds, the round with the median req/s.
     pub(crate) fn find_on(
         &self,
         server: Server,
@@ -112,12 +113,19 @@ impl Results {
         concurrency: usize,
         store: Option<Engine>,
     ) -> Option<&Measured> {
-        self.scenarios.iter().find(|m| {
+        let mut matches = self.scenarios.iter().filter(|m| {
             m.server == server
                 && m.tool == tool
                 && m.concurrency == concurrency
                 && (store.is_none() || m.store == store)
-        })
+        });
+        let first = matches.next()?;
+        if first.round.is_none() {
+            return Some(first);
+        }
+        let mut rounds: Vec<&Measured> = std::iter::once(first).chain(matches).collect();
+        rounds.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+        Some(rounds[(rounds.len() - 1) / 2])
     }
 
     pub(crate) fn gateway_rps(
@@ -235,7 +243,10 @@ impl Report {
                 out,
                 "| `{}` | {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
                 r.tool.name(),
-                r.server.label(),
+                match r.round {
+                    Some(round) => format!("{}, round {round}", r.server.label()),
+                    None => r.server.label().to_owned(),
+                },
                 r.store.map_or("–", Engine::label),
                 r.concurrency,
                 thousands(r.requests_per_second),
@@ -293,6 +304,16 @@ impl Report {
             out,
             "\n## Against the references (same run, same machine)\n"
         )?;
+        if let Some(rounds) = self.versus_references.iter().map(|f| f.rounds).max()
+            && rounds > 1
+        {
+            writeln!(
+                out,
+                "Medians of {rounds} interleaved rounds: each share is the median of the \
+                 rounds' own shares, each round measuring the three servers one after \
+                 another.\n"
+            )?;
+        }
         writeln!(
             out,
             "| `domain_get_item` concurrency | gateway req/s | framework floor req/s | HTTP ceiling req/s | gateway ÷ floor | gateway ÷ ceiling | ceiling's CPU per call ÷ gateway's |"

@@ -118,7 +118,7 @@ impl Scenario {
 }
 
 /// Who answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Server {
     Gateway,
@@ -154,7 +154,7 @@ pub struct User {
 }
 
 impl User {
-    fn call(&self, addr: SocketAddr, tool: Tool) -> anyhow::Result<Call> {
+    pub fn call(&self, addr: SocketAddr, tool: Tool) -> anyhow::Result<Call> {
         let body = mcp::tools_call(tool.name(), tool.arguments(&self.session));
         Call::new(addr, self.bearer.clone(), body)
     }
@@ -228,6 +228,9 @@ pub struct Measured {
     /// The gateway's store; `None` for the references.
     pub store: Option<Engine>,
     pub concurrency: usize,
+    /// With `--rounds`: which interleaved round (from 1) this window was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub round: Option<usize>,
     pub requests: u64,
     pub errors: u64,
     pub warmup_errors: u64,
@@ -292,6 +295,7 @@ pub async fn measure(
         server,
         store,
         concurrency: scenario.concurrency,
+        round: None,
         requests: outcome.requests,
         errors: outcome.errors,
         warmup_errors: outcome.warmup_errors,

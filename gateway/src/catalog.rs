@@ -139,6 +139,8 @@ pub struct ItemResult {
 /// One of the pack's items, written from the pack's own copy: the answer
 /// is written once, so a copy of the article for it would be thrown away.
 /// Written, and described in the output schema, exactly as an [`Item`].
+/// Written as JSON only: the item's kept JSON text goes in as it is
+/// ([`DomainPack::written`]).
 #[derive(Debug)]
 pub struct SharedItem {
     pack: Arc<DomainPack>,
@@ -147,7 +149,10 @@ pub struct SharedItem {
 
 impl Serialize for SharedItem {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.pack.items()[self.position].serialize(serializer)
+        match self.pack.written(self.position) {
+            Some(text) => text.serialize(serializer),
+            None => self.pack.items()[self.position].serialize(serializer),
+        }
     }
 }
 

@@ -9,11 +9,15 @@ use std::{
     collections::HashMap,
     fs,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc, OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Longest `Rules:` summary line, since it is repeated under every tool result.
 const MAX_REMINDER_CHARS: usize = 240;
@@ -53,8 +57,11 @@ pub struct DomainPack {
     pub persona: String,
     /// The one-line `Rules:` summary carried by every gated result.
     pub reminder: String,
+    /// [`Self::reminder`] as a JSON string, written once for every result.
+    reminder_json: String,
     items: Arc<[Item]>,
     by_id: HashMap<String, usize>,
+    written: WrittenItems,
 }
 
 /// Why a pack could not be loaded: always names the file.
@@ -130,7 +137,9 @@ impl DomainPack {
             item_noun: manifest.item_noun,
             rules,
             persona,
+            reminder_json: serde_json::to_string(&reminder).expect("a string always serialises"),
             reminder,
+            written: WrittenItems::new(items.len(), WRITTEN_ITEMS_BUDGET),
             items: items.into(),
             by_id,
         })
@@ -152,6 +161,83 @@ impl DomainPack {
     /// The items, shared (with the search index built over them).
     pub fn shared_items(&self) -> Arc<[Item]> {
         self.items.clone()
+    }
+
+    /// The reminder as a JSON string (quoted and escaped).
+    pub(crate) fn reminder_json(&self) -> &str {
+        &self.reminder_json
+    }
+
+    /// The JSON of the item at `position`, written on its first use and
+    /// kept; `None` once the kept texts have filled their budget (write
+    /// the item itself then).
+    pub(crate) fn written(&self, position: usize) -> Option<&RawValue> {
+        self.written.get(position, self.items.get(position)?)
+    }
+}
+
+/// How many bytes of item JSON a pack keeps: every item of a catalog of a
+/// few thousand articles, and a bounded share of a larger one, whose items
+/// are written per answer past it.
+const WRITTEN_ITEMS_BUDGET: usize = 32 << 20;
+
+/// Each item's JSON text, written the first time an answer carries the item.
+///
+/// An item is static, so writing it for every answer (escaping the whole
+/// article each time) did the same work again: about a twentieth of a
+/// `domain_get_item`'s CPU. A kept text is copied into the answer as it is.
+/// The texts are kept lazily, so start-up and idle memory do not grow, and
+/// only up to a budget, so reading a large catalog end to end does not
+/// double its memory.
+struct WrittenItems {
+    texts: Box<[OnceLock<Box<RawValue>>]>,
+    /// Bytes left in the budget; 0 once an item did not fit, after which
+    /// nothing more is written to be kept.
+    room: AtomicUsize,
+}
+
+impl WrittenItems {
+    fn new(count: usize, budget: usize) -> Self {
+        Self {
+            texts: (0..count).map(|_| OnceLock::new()).collect(),
+            room: AtomicUsize::new(budget),
+        }
+    }
+
+    fn get(&self, position: usize, item: &Item) -> Option<&RawValue> {
+        let slot = self.texts.get(position)?;
+        if let Some(text) = slot.get() {
+            return Some(text);
+        }
+        if self.room.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let text = serde_json::value::to_raw_value(item).ok()?;
+        let size = text.get().len();
+        let reserved = self
+            .room
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |room| {
+                room.checked_sub(size)
+            });
+        if reserved.is_err() {
+            self.room.store(0, Ordering::Relaxed);
+            return None;
+        }
+        if slot.set(text).is_err() {
+            // Another call kept the same text first: give its room back.
+            self.room.fetch_add(size, Ordering::Relaxed);
+        }
+        slot.get().map(|text| &**text)
+    }
+}
+
+impl std::fmt::Debug for WrittenItems {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.texts.iter().filter(|t| t.get().is_some()).count();
+        f.debug_struct("WrittenItems")
+            .field("kept", &kept)
+            .field("room", &self.room.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -224,6 +310,40 @@ mod tests {
         assert!(pack.reminder.starts_with("Rules:"));
         assert_eq!(pack.get("a1").map(|i| i.id.as_str()), Some("a1"));
         assert!(pack.get("a999").is_none());
+    }
+
+    #[test]
+    fn an_items_kept_json_is_its_own_and_the_budget_holds() {
+        let pack = DomainPack::load(&pack_dir()).expect("seed pack loads");
+        let items = pack.items();
+        let json = |i: usize| serde_json::to_string(&items[i]).expect("an item serialises");
+        for (i, _) in items.iter().enumerate() {
+            let kept = pack.written(i).expect("the seed pack fits the budget");
+            assert_eq!(kept.get(), json(i));
+            assert!(
+                std::ptr::eq(kept, pack.written(i).expect("kept")),
+                "kept once"
+            );
+        }
+        assert!(pack.written(items.len()).is_none());
+        assert_eq!(
+            pack.reminder_json(),
+            serde_json::to_string(&pack.reminder).expect("a string")
+        );
+
+        // Room for the first two items only: the third is refused, nothing
+        // after it is kept, and what was kept stays.
+        let two = json(0).len() + json(1).len();
+        let written = WrittenItems::new(items.len(), two);
+        assert!(written.get(0, &items[0]).is_some());
+        assert!(written.get(1, &items[1]).is_some());
+        assert!(written.get(2, &items[2]).is_none());
+        assert!(written.get(3, &items[3]).is_none());
+        assert_eq!(
+            written.get(0, &items[0]).map(RawValue::get),
+            Some(&*json(0))
+        );
+        assert_eq!(written.room.load(Ordering::Relaxed), 0);
     }
 
     #[test]

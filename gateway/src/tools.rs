@@ -369,7 +369,7 @@ impl Connector {
                     request.arguments,
                     who,
                     &state.sessions,
-                    &state.pack.reminder,
+                    state.pack.reminder_json(),
                     context.extensions.get::<WrittenOnce>(),
                 )
                 .await

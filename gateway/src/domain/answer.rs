@@ -55,9 +55,11 @@ impl ObjectJson {
         Ok(Self(text))
     }
 
-    /// With `"reminder": reminder` added as its last field. The registry
-    /// refuses answer types with a `reminder` field of their own.
-    pub(crate) fn with_reminder(self, reminder: &str) -> Self {
+    /// With `"reminder": reminder_json` added as its last field, where
+    /// `reminder_json` is the reminder already written as a JSON string
+    /// (it is the same for every answer). The registry refuses answer types
+    /// with a `reminder` field of their own.
+    pub(crate) fn with_reminder(self, reminder_json: &str) -> Self {
         let mut text = self.0;
         text.pop(); // the closing brace
         if text.len() > 1 {
@@ -66,7 +68,7 @@ impl ObjectJson {
         text.push('"');
         text.push_str(REMINDER);
         text.push_str("\":");
-        text.push_str(&serde_json::to_string(reminder).expect("a string always serialises"));
+        text.push_str(reminder_json);
         text.push('}');
         Self(text)
     }
@@ -126,13 +128,16 @@ mod tests {
         };
         let answer = ObjectJson::write(&item)
             .expect("an object")
-            .with_reminder("Rules: be \"kind\".");
+            .with_reminder(&json!("Rules: be \"kind\".").to_string());
         assert_eq!(
             answer.as_str(),
             r#"{"id":"a1","tags":["sea","moon"],"body":"She said \"now\"\n\tand left. Über — 🌊","reminder":"Rules: be \"kind\"."}"#
         );
         let empty = ObjectJson::write(&json!({})).expect("an object");
-        assert_eq!(empty.with_reminder("R").as_str(), r#"{"reminder":"R"}"#);
+        assert_eq!(
+            empty.with_reminder(r#""R""#).as_str(),
+            r#"{"reminder":"R"}"#
+        );
 
         for not_an_object in [json!([1]), json!("text"), json!(null)] {
             let refused = ObjectJson::write(&not_an_object).expect_err("refused");

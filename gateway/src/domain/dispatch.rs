@@ -172,13 +172,14 @@ impl Domain {
     /// One call of the domain tool `name` by the verified `who`. Always a
     /// tool result: failures are told to the model, not raised. With
     /// `once`, a success is its answer's text alone ([`ObjectJson::into_result`]).
+    /// `reminder_json` is the rules reminder written as a JSON string.
     pub(crate) async fn call(
         &self,
         name: &str,
         arguments: Option<JsonObject>,
         who: &Arc<Identity>,
         sessions: &SessionSigner,
-        reminder: &str,
+        reminder_json: &str,
         once: Option<&WrittenOnce>,
     ) -> Option<CallToolResult> {
         let entry = &self.entries[*self.by_name.get(name)?];
@@ -186,7 +187,7 @@ impl Domain {
             .run(entry, arguments.unwrap_or_default(), who, sessions)
             .await;
         Some(match result {
-            Ok(answer) => answer.with_reminder(reminder).into_result(once),
+            Ok(answer) => answer.with_reminder(reminder_json).into_result(once),
             Err(failure) => CallToolResult::error(vec![ContentBlock::text(failure.message())]),
         })
     }
