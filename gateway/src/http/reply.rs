@@ -115,36 +115,45 @@ fn escape_into(out: &mut Vec<u8>, text: &str) {
     // `bytes[copied..at]` needs no escape and is not yet written.
     let (mut copied, mut at) = (0, 0);
     while at < bytes.len() {
-        if let Some(word) = bytes.get(at..at + 8)
-            && !any_needs_escape(u64::from_le_bytes(word.try_into().expect("eight bytes")))
-        {
-            at += 8;
-            continue;
-        }
-        if needs_escape(bytes[at]) {
-            out.extend_from_slice(&bytes[copied..at]);
-            push_escape(out, bytes[at]);
-            copied = at + 1;
-        }
-        at += 1;
+        let next = match bytes.get(at..at + 8) {
+            // Straight to the word's first byte that needs an escape, if any.
+            Some(word) => match first_needing_escape(u64::from_le_bytes(
+                word.try_into().expect("eight bytes"),
+            )) {
+                Some(offset) => at + offset,
+                None => {
+                    at += 8;
+                    continue;
+                }
+            },
+            // The last few bytes, one at a time.
+            None => match bytes[at..].iter().position(|&b| needs_escape(b)) {
+                Some(offset) => at + offset,
+                None => break,
+            },
+        };
+        out.extend_from_slice(&bytes[copied..next]);
+        push_escape(out, bytes[next]);
+        (copied, at) = (next + 1, next + 1);
     }
     out.extend_from_slice(&bytes[copied..]);
 }
 
-/// Whether any of the eight bytes of `word` is `"`, `\` or below 0x20.
+/// Where the first of the eight bytes of `word` (read little-endian) that
+/// is `"`, `\` or below 0x20 is, if one is.
 ///
-/// The classic bit tricks: `(x - 0x01…01) & !x & 0x80…80` is non-zero
-/// exactly when some byte of `x` is zero, and with `0x20…20` in place of
-/// `0x01…01`, when some byte is below 0x20 (exact as a yes or no, which is
-/// all that is asked).
-fn any_needs_escape(word: u64) -> bool {
+/// The classic bit trick: `(x - 0x01…01) & !x & 0x80…80` marks the bytes
+/// of `x` that are zero, and with `0x20…20` in place of `0x01…01`, those
+/// below 0x20. A borrow can mark a byte above a marked one falsely, never
+/// one below it, so the lowest mark is exact.
+fn first_needing_escape(word: u64) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let below = |x: u64, n: u8| x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS;
-    (below(word, 0x20)
+    let marks = below(word, 0x20)
         | below(word ^ (ONES * u64::from(b'"')), 1)
-        | below(word ^ (ONES * u64::from(b'\\')), 1))
-        != 0
+        | below(word ^ (ONES * u64::from(b'\\')), 1);
+    (marks != 0).then(|| marks.trailing_zeros() as usize / 8)
 }
 
 /// Whether `serde_json` escapes `byte` inside a string.
@@ -229,17 +238,40 @@ mod tests {
     }
 
     #[test]
-    fn the_eight_byte_check_misses_no_byte_that_needs_an_escape() {
+    fn the_eight_byte_check_finds_the_first_byte_that_needs_an_escape() {
+        let first = |word: [u8; 8]| word.iter().position(|&b| needs_escape(b));
         for byte in 0u8..=255 {
             for place in 0..8 {
                 let mut word = [b'a'; 8];
                 word[place] = byte;
                 assert_eq!(
-                    any_needs_escape(u64::from_le_bytes(word)),
-                    needs_escape(byte),
+                    first_needing_escape(u64::from_le_bytes(word)),
+                    first(word),
                     "byte {byte:#x} at {place}"
                 );
             }
+        }
+        // Several marked bytes, where a borrow could mark one falsely:
+        // words drawn from bytes on each side of every boundary.
+        let near = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, b'"', b'#', b'[', b'\\', b']', b'a', 0x7f, 0x80, 0xa2,
+            0xdc, 0xff,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        for _ in 0..200_000 {
+            let mut word = [0u8; 8];
+            for byte in &mut word {
+                // xorshift64: a fixed sequence, the same every run.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = near[(state % near.len() as u64) as usize];
+            }
+            assert_eq!(
+                first_needing_escape(u64::from_le_bytes(word)),
+                first(word),
+                "{word:x?}"
+            );
         }
     }
 
