@@ -140,7 +140,7 @@ pub struct ItemResult {
 /// is written once, so a copy of the article for it would be thrown away.
 /// Written, and described in the output schema, exactly as an [`Item`].
 /// Written as JSON only: the item's kept JSON text goes in as it is
-/// ([`DomainPack::written`]).
+/// (`DomainPack::written`).
 #[derive(Debug)]
 pub struct SharedItem {
     pack: Arc<DomainPack>,

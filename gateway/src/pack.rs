@@ -55,9 +55,10 @@ pub struct DomainPack {
     pub item_noun: String,
     pub rules: String,
     pub persona: String,
-    /// The one-line `Rules:` summary carried by every gated result.
-    pub reminder: String,
-    /// [`Self::reminder`] as a JSON string, written once for every result.
+    /// Read through [`Self::reminder`]: it is written as JSON once, below,
+    /// so it may not change after loading.
+    reminder: String,
+    /// The reminder as a JSON string, written once for every result.
     reminder_json: String,
     items: Arc<[Item]>,
     by_id: HashMap<String, usize>,
@@ -161,6 +162,18 @@ impl DomainPack {
     /// The items, shared (with the search index built over them).
     pub fn shared_items(&self) -> Arc<[Item]> {
         self.items.clone()
+    }
+
+    /// The one-line `Rules:` summary carried by every gated result.
+    ///
+    /// ```
+    /// # let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../seed");
+    /// let pack = gateway::pack::DomainPack::load(&dir)?;
+    /// assert!(pack.reminder().starts_with("Rules:"));
+    /// # Ok::<(), gateway::pack::PackError>(())
+    /// ```
+    pub fn reminder(&self) -> &str {
+        &self.reminder
     }
 
     /// The reminder as a JSON string (quoted and escaped).
@@ -307,7 +320,7 @@ mod tests {
     fn the_reading_room_loads() {
         let pack = DomainPack::load(&pack_dir()).expect("seed pack loads");
         assert!(pack.items().len() >= 12);
-        assert!(pack.reminder.starts_with("Rules:"));
+        assert!(pack.reminder().starts_with("Rules:"));
         assert_eq!(pack.get("a1").map(|i| i.id.as_str()), Some("a1"));
         assert!(pack.get("a999").is_none());
     }
@@ -328,7 +341,7 @@ mod tests {
         assert!(pack.written(items.len()).is_none());
         assert_eq!(
             pack.reminder_json(),
-            serde_json::to_string(&pack.reminder).expect("a string")
+            serde_json::to_string(pack.reminder()).expect("a string")
         );
 
         // Room for the first two items only: the third is refused, nothing

@@ -405,7 +405,7 @@ impl Connector {
     fn gated<T>(&self, result: T) -> Result<Json<Gated<T>>, ToolFailure> {
         Ok(Json(Gated {
             result,
-            reminder: self.state.pack.reminder.clone(),
+            reminder: self.state.pack.reminder().to_owned(),
         }))
     }
 }
@@ -784,7 +784,7 @@ impl ServerHandler for Connector {
             )
             .with_instructions(format!(
                 "{}. Call begin_session first on any new request and pass its `session` to every other tool. {}",
-                pack.name, pack.reminder
+                pack.name, pack.reminder()
             ))
     }
 
