@@ -189,9 +189,9 @@ impl DomainPack {
     }
 }
 
-/// How many bytes of item JSON a pack keeps: every item of a catalog of a
-/// few thousand articles, and a bounded share of a larger one, whose items
-/// are written per answer past it.
+/// How many bytes of item JSON a pack keeps: every item of a catalog of up
+/// to about 20,000 articles the Reading Room's size, and a bounded share of
+/// a larger one, whose other items are written per answer.
 const WRITTEN_ITEMS_BUDGET: usize = 32 << 20;
 
 /// Each item's JSON text, written the first time an answer carries the item.
