@@ -42,7 +42,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    child::free_port,
     database::Database,
     gateway::{Binary, Gateway},
     issuer::LocalIssuer,
@@ -426,18 +425,7 @@ async fn bench_reference(
     results: &mut Results,
 ) -> anyhow::Result<()> {
     let user = users.first().context("no signed-in users")?;
-    let addr = ([127, 0, 0, 1], free_port()?).into();
-    eprintln!("bench: starting the {}", reference.label());
-    let mut child = reference.spawn(addr, answer)?;
-    let probe = load::Call::new(
-        addr,
-        user.bearer.clone(),
-        mcp::tools_call(
-            "domain_get_item",
-            serde_json::json!({"session": user.session, "id": "a1"}),
-        ),
-    )?;
-    child.first_success(addr, &probe).await?;
+    let (mut child, addr) = reference.start(answer, user).await?;
     for &scenario in &scenarios::REFERENCES {
         child.ensure_running()?;
         let (measured, _) = scenarios::measure(

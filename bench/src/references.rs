@@ -42,7 +42,10 @@ use serde_json::{Map, Value};
 use tokio::{net::TcpListener, process::Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::child::Child;
+use crate::{
+    child::{Child, free_port},
+    scenarios::{Tool, User},
+};
 
 /// Which reference to serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -75,6 +78,18 @@ impl Reference {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         Child::spawn(self.label(), command)
+    }
+
+    /// Starts this reference on a free port, answering with `answer`, and
+    /// waits until it answers `user`'s `domain_get_item`.
+    pub async fn start(self, answer: &Path, user: &User) -> anyhow::Result<(Child, SocketAddr)> {
+        let addr = ([127, 0, 0, 1], free_port()?).into();
+        eprintln!("bench: starting the {}", self.label());
+        let mut child = self.spawn(addr, answer)?;
+        child
+            .first_success(addr, &user.call(addr, Tool::DomainGetItem)?)
+            .await?;
+        Ok((child, addr))
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::{
-    child::{Child, free_port},
+    child::Child,
     database::Database,
     gateway::{Binary, Gateway},
     issuer::LocalIssuer,
@@ -56,12 +56,7 @@ pub async fn interleaved(
     let mut servers = vec![(Server::Gateway, gateway.addr)];
     let mut references: Vec<Child> = Vec::new();
     for reference in [Reference::Ceiling, Reference::Floor] {
-        let addr = ([127, 0, 0, 1], free_port()?).into();
-        eprintln!("bench: starting the {}", reference.label());
-        let mut child = reference.spawn(addr, answer_file.path())?;
-        child
-            .first_success(addr, &user.call(addr, Tool::DomainGetItem)?)
-            .await?;
+        let (child, addr) = reference.start(answer_file.path(), user).await?;
         servers.push((reference.into(), addr));
         references.push(child);
     }

@@ -2,6 +2,8 @@
 //! share of the two references, the targets (met or missed), and the
 //! problems that fail a run (errors, failed checks, lost saves).
 
+use std::collections::{BTreeMap, HashMap};
+
 use serde::Serialize;
 
 use crate::{
@@ -202,12 +204,8 @@ pub(crate) fn versus_references(results: &Results) -> Vec<Fraction> {
 
 /// The `domain_get_item` windows at `concurrency`, grouped by round; one
 /// group when the servers were measured once each.
-fn rounds_of(
-    results: &Results,
-    concurrency: usize,
-) -> Vec<std::collections::HashMap<Server, &Measured>> {
-    let mut rounds: std::collections::BTreeMap<Option<usize>, std::collections::HashMap<_, _>> =
-        Default::default();
+fn rounds_of(results: &Results, concurrency: usize) -> Vec<HashMap<Server, &Measured>> {
+    let mut rounds: BTreeMap<Option<usize>, HashMap<_, _>> = BTreeMap::new();
     for m in results
         .scenarios
         .iter()

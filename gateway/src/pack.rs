@@ -140,7 +140,7 @@ impl DomainPack {
             persona,
             reminder_json: serde_json::to_string(&reminder).expect("a string always serialises"),
             reminder,
-            written: WrittenItems::new(items.len(), WRITTEN_ITEMS_BUDGET),
+            written: WrittenItems::new(WRITTEN_ITEMS_BUDGET),
             items: items.into(),
             by_id,
         })
@@ -185,7 +185,7 @@ impl DomainPack {
     /// kept; `None` once the kept texts have filled their budget (write
     /// the item itself then).
     pub(crate) fn written(&self, position: usize) -> Option<&RawValue> {
-        self.written.get(position, self.items.get(position)?)
+        self.written.get(position, &self.items)
     }
 }
 
@@ -203,7 +203,6 @@ const WRITTEN_ITEMS_BUDGET: usize = 32 << 20;
 /// only up to a budget, so reading a large catalog end to end does not
 /// double its memory.
 struct WrittenItems {
-    count: usize,
     /// One slot per item, made when the first item is kept: 24 bytes an
     /// item (2.4 MB for 100,000) that a pack never answered from does not
     /// spend.
@@ -214,18 +213,17 @@ struct WrittenItems {
 }
 
 impl WrittenItems {
-    fn new(count: usize, budget: usize) -> Self {
+    fn new(budget: usize) -> Self {
         Self {
-            count,
             texts: OnceLock::new(),
             room: AtomicUsize::new(budget),
         }
     }
 
-    fn get(&self, position: usize, item: &Item) -> Option<&RawValue> {
-        if position >= self.count {
-            return None;
-        }
+    /// The kept JSON of `items[position]`, kept now if there is room;
+    /// `items` is the pack's, the same on every call.
+    fn get(&self, position: usize, items: &[Item]) -> Option<&RawValue> {
+        let item = items.get(position)?;
         if let Some(text) = self.texts.get().and_then(|texts| texts[position].get()) {
             return Some(text);
         }
@@ -245,7 +243,7 @@ impl WrittenItems {
         }
         let slot = &self
             .texts
-            .get_or_init(|| (0..self.count).map(|_| OnceLock::new()).collect())[position];
+            .get_or_init(|| items.iter().map(|_| OnceLock::new()).collect())[position];
         if slot.set(text).is_err() {
             // Another call kept the same text first: give its room back.
             self.room.fetch_add(size, Ordering::Relaxed);
@@ -359,19 +357,16 @@ mod tests {
         // Room for the first two items only: the third is refused, nothing
         // after it is kept, and what was kept stays.
         let two = json(0).len() + json(1).len();
-        let written = WrittenItems::new(items.len(), two);
+        let written = WrittenItems::new(two);
         assert!(
             written.texts.get().is_none(),
             "no slots before the first item is kept"
         );
-        assert!(written.get(0, &items[0]).is_some());
-        assert!(written.get(1, &items[1]).is_some());
-        assert!(written.get(2, &items[2]).is_none());
-        assert!(written.get(3, &items[3]).is_none());
-        assert_eq!(
-            written.get(0, &items[0]).map(RawValue::get),
-            Some(&*json(0))
-        );
+        assert!(written.get(0, items).is_some());
+        assert!(written.get(1, items).is_some());
+        assert!(written.get(2, items).is_none());
+        assert!(written.get(3, items).is_none());
+        assert_eq!(written.get(0, items).map(RawValue::get), Some(&*json(0)));
         assert_eq!(written.room.load(Ordering::Relaxed), 0);
     }
 
