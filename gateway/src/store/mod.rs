@@ -38,6 +38,12 @@ use crate::config::DatabaseUrl;
 /// How long a caller waits for a connection before the store counts as down.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long start-up may wait to open the SQLite file. Far more than a
+/// request waits: a new file is switched to WAL and synced, which on a disk
+/// busy with other work has taken over 3 s, and a slow disk is no reason to
+/// refuse to start. A lock held elsewhere ends sooner, through `busy_timeout`.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -51,6 +57,9 @@ pub enum StoreError {
     /// A save for a `sub` with no `users` row (the store was reset under a live session).
     #[error("the user is not on record")]
     UnknownUser,
+    /// Opening an SQLite file did not finish in time.
+    #[error("opening the database file took more than {0} s")]
+    OpenTimedOut(u64),
     #[error("could not create the database folder {path}")]
     Folder {
         path: String,
@@ -288,15 +297,30 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5));
+                // The writer's connection opens the file under the start-up
+                // deadline (a pool of one's) and migrates it; the pool's own
+                // connections open the file, when first needed, under the
+                // request deadline.
+                let opening = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(OPEN_TIMEOUT)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(|error| match error {
+                        sqlx::Error::PoolTimedOut => {
+                            StoreError::OpenTimedOut(OPEN_TIMEOUT.as_secs())
+                        }
+                        error => StoreError::from(error),
+                    })?;
+                crate::domain::alongside_the_kit(&SQLITE_MIGRATIONS)
+                    .run(&opening)
+                    .await?;
+                let first = opening.acquire().await?.detach();
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(options.clone())
-                    .await?;
-                crate::domain::alongside_the_kit(&SQLITE_MIGRATIONS)
-                    .run(&pool)
-                    .await?;
-                let writer = Writer::start(options.connect().await?);
+                    .connect_lazy_with(options);
+                let writer = Writer::start(first);
                 Self::Sqlite { pool, writer }
             }
             DatabaseUrl::Postgres(url) => {
