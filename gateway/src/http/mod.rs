@@ -18,6 +18,7 @@ use std::{sync::Arc, time::Duration};
 use axum::Router;
 use http::StatusCode;
 use kit_serve::cors;
+use tower::ServiceBuilder;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::tools::AppState;
@@ -35,11 +36,11 @@ pub fn router(
         .merge(mcp::router(state, guard, transport))
         .merge(metadata::router(metadata.0, metadata.1, activity))
         .merge(health::router(readiness))
-        // A request still arriving or unanswered after this (a stalled
-        // body, say) ends with 408; `serve` bounds the head the same way.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
+        // One `layer` call for both: axum boxes each route once per call.
+        .layer(ServiceBuilder::new().layer(cors()).layer(
+            // A request still arriving or unanswered after this (a
+            // stalled body, say) ends with 408; `serve` bounds the head
+            // the same way.
+            TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout),
         ))
-        .layer(cors())
 }
