@@ -32,26 +32,28 @@ use tower_http::cors::{self, Any, CorsLayer};
 /// answer says `Vary: Origin`, so a cache never hands it to a browser.
 pub fn cors() -> Cors {
     Cors {
-        policy: CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([
-                AUTHORIZATION,
-                CONTENT_TYPE,
-                ACCEPT,
-                HeaderName::from_static("mcp-protocol-version"),
-                HeaderName::from_static("mcp-session-id"),
-                HeaderName::from_static("last-event-id"),
-            ])
-            .expose_headers([WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
-            .max_age(Duration::from_secs(600)),
+        policy: Arc::new(
+            CorsLayer::new()
+                .allow_origin(Any)
+                .allow_methods([Method::GET, Method::POST])
+                .allow_headers([
+                    AUTHORIZATION,
+                    CONTENT_TYPE,
+                    ACCEPT,
+                    HeaderName::from_static("mcp-protocol-version"),
+                    HeaderName::from_static("mcp-session-id"),
+                    HeaderName::from_static("last-event-id"),
+                ])
+                .expose_headers([WWW_AUTHENTICATE, HeaderName::from_static("mcp-session-id")])
+                .max_age(Duration::from_secs(600)),
+        ),
     }
 }
 
 /// The layer [`cors()`] returns.
 #[derive(Debug, Clone)]
 pub struct Cors {
-    policy: CorsLayer,
+    policy: Arc<CorsLayer>,
 }
 
 impl<S> Layer<S> for Cors {
@@ -59,7 +61,7 @@ impl<S> Layer<S> for Cors {
 
     fn layer(&self, inner: S) -> CorsService<S> {
         CorsService {
-            policy: Arc::new(self.policy.clone()),
+            policy: self.policy.clone(),
             inner,
         }
     }
