@@ -309,7 +309,10 @@ e2e = {{ path = "{kit}/tests" }}
 serde_json = "1"
 tokio = {{ version = "1", features = ["macros", "rt-multi-thread"] }}
 
-# As the kit's own: RSA keys for the tests' sign-in are slow unoptimised.
+# As the kit's own: line tables keep a test build small on disk, and RSA
+# keys for the tests' sign-in are slow unoptimised.
+[profile.dev]
+debug = "line-tables-only"
 [profile.dev.package.num-bigint-dig]
 opt-level = 3
 [profile.dev.package.rsa]
