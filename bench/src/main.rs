@@ -136,8 +136,8 @@ struct RunArgs {
     keep_pack: Option<PathBuf>,
 
     /// With --big-pack: how the generated words are spread over the
-    /// articles: evenly (every seed word in many articles; the pack the
-    /// issue's targets were set on and every recorded run used) or by topic,
+    /// articles: evenly (every seed word in many articles: the harsher case
+    /// for an index, and the pack of the first recorded runs) or by topic,
     /// as in a real catalog.
     #[arg(long, value_enum, default_value = "even", requires = "big_pack")]
     words: pack_gen::Spread,

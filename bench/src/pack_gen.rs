@@ -41,7 +41,7 @@ const TOPIC_WORDS: usize = 150;
 pub enum Spread {
     /// Every word of every article drawn from one Zipf list: a seed word
     /// such as `paper` ends up in half of all articles, so every query
-    /// word has a long posting list. The pack of every recorded run.
+    /// word has a long posting list: the harsher case for an index.
     Even,
     /// Each article is about one or two topics: half its words are general
     /// words, the rest its topics' own. A topic word ("yeast", "sleep") is
