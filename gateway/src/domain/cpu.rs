@@ -10,9 +10,9 @@
 //! blocking pool behind a semaphore did the same job, but each piece of work
 //! then waited for an async worker to be polled (to release its permit and
 //! to start the next one), and under a steady search load the cores sat idle
-//! a sixth of the time between pieces (`docs/decisions.md`). Here a thread that finishes
-//! takes the next piece at once. A piece whose caller has gone (the request
-//! was cancelled) is skipped instead of computed for no one.
+//! a sixth of the time between pieces (`docs/decisions.md`). Here a thread
+//! that finishes takes the next piece at once. A piece whose caller has gone
+//! (the request was cancelled) is skipped instead of computed for no one.
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::LazyLock;
@@ -24,14 +24,18 @@ use tokio::sync::oneshot;
 /// A piece of work with its way back to the caller.
 type Job = Box<dyn FnOnce() + Send>;
 
+/// How many CPU threads there are: one per core, since more would only
+/// share the same cores.
+fn threads() -> usize {
+    thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// The queue the CPU threads take their work from. The threads live as
 /// long as the process: they end only when every sender is gone, and this
 /// one never is.
 static QUEUE: LazyLock<Sender<Job>> = LazyLock::new(|| {
-    // More threads than cores would only share the same cores.
-    let cores = thread::available_parallelism().map_or(2, |n| n.get());
     let (queue, jobs) = crossbeam_channel::unbounded::<Job>();
-    for n in 0..cores {
+    for n in 0..threads() {
         let jobs = jobs.clone();
         thread::Builder::new()
             .name(format!("kit-cpu-{n}"))
@@ -91,9 +95,8 @@ mod tests {
             .expect_err("the caller panics");
         let message = caught.into_panic();
         assert_eq!(message.downcast_ref::<&str>(), Some(&"bad input"));
-        // As many later pieces as there are threads: none was lost to the panic.
-        let cores = thread::available_parallelism().map_or(2, |n| n.get());
-        for n in 0..cores * 2 {
+        // Twice as many later pieces as there are threads: none was lost to the panic.
+        for n in 0..threads() * 2 {
             assert_eq!(cpu_bound(move || n + 1).await, n + 1);
         }
     }
@@ -105,7 +108,7 @@ mod tests {
         use std::task::{Context, Waker};
         use std::time::Duration;
 
-        let cores = thread::available_parallelism().map_or(2, |n| n.get());
+        let cores = threads();
         // Hold every CPU thread, so that the next piece waits in the queue.
         let (started, hold) = (
             Arc::new(AtomicUsize::new(0)),
