@@ -387,13 +387,22 @@ async fn outage_under_load() -> String {
     // Shared counts, so each phase waits for evidence rather than for a fixed time.
     let acked = std::sync::Arc::new(AtomicU64::new(0));
     let refused = std::sync::Arc::new(AtomicU64::new(0));
+    // Every writer checks in before the outage: a `begin_session` caught by it
+    // would fail the worker, not test the saves.
+    let checked_in = std::sync::Arc::new(AtomicU64::new(0));
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..4 {
-        let (app, stop, acked, refused) =
-            (app.clone(), stop.clone(), acked.clone(), refused.clone());
+        let (app, stop, acked, refused, checked_in) = (
+            app.clone(),
+            stop.clone(),
+            acked.clone(),
+            refused.clone(),
+            checked_in.clone(),
+        );
         workers.spawn(async move {
             let sub = format!("writer-{worker}");
             let (client, session) = app.signed_in(&sub).await;
+            checked_in.fetch_add(1, SeqCst);
             let (mut acknowledged, mut odd) = (0i64, Vec::new());
             let mut unavailable = 0;
             let mut n = 0;
@@ -425,6 +434,7 @@ async fn outage_under_load() -> String {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };
+    wait_for(checked_in, 4, "every writer checked in").await;
     wait_for(acked.clone(), 8, "saves before the outage").await;
     set_online(&name, false).await;
     wait_for(refused.clone(), 4, "refusals during the outage").await;
