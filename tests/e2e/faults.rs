@@ -390,8 +390,9 @@ async fn outage_under_load() -> String {
     // Every writer checks in before the outage: a `begin_session` caught by it
     // would fail the worker, not test the saves.
     let checked_in = std::sync::Arc::new(AtomicU64::new(0));
+    const WRITERS: u64 = 4;
     let mut workers = tokio::task::JoinSet::new();
-    for worker in 0..4 {
+    for worker in 0..WRITERS {
         let (app, stop, acked, refused, checked_in) = (
             app.clone(),
             stop.clone(),
@@ -434,7 +435,7 @@ async fn outage_under_load() -> String {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     };
-    wait_for(checked_in, 4, "every writer checked in").await;
+    wait_for(checked_in, WRITERS, "every writer checked in").await;
     wait_for(acked.clone(), 8, "saves before the outage").await;
     set_online(&name, false).await;
     wait_for(refused.clone(), 4, "refusals during the outage").await;
